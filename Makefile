@@ -1,0 +1,54 @@
+# opsdash: `make demo` starts everything with demo data; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: demo test test-fast lint typecheck bench browser-deps db-stop db-reset clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else 1)' || \
+	  { echo "opsdash needs Python 3.12 (found $$($(PYTHON) --version 2>&1) at $(PYTHON)); install it or run make PYTHON=/path/to/python3.12"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/.installed
+	@scripts/demo.sh
+
+# Debian's Chromium drives the browser tests; installed here when missing and we may.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	      echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium not found and cannot be installed: browser tests will be skipped"; fi; }
+
+test: $(BIN)/.installed browser-deps
+	$(BIN)/python -m pytest
+
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not browser and not worker"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check opsdash tests bench
+	$(BIN)/ruff format --check opsdash tests bench
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy opsdash
+
+bench: $(BIN)/.installed
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+db-stop:
+	@$(BIN)/python -m opsdash.lib.embedded_db stop
+
+db-reset:
+	@$(BIN)/python -m opsdash.lib.embedded_db reset
+
+clean: db-stop
+	rm -rf $(VENV) .opsdash test-output

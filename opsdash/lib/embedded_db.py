@@ -1,0 +1,118 @@
+"""A real Postgres for development and tests when DATABASE_URL is unset.
+
+The ``pgserver`` package ships Postgres binaries; we keep its data folder under
+OPSDASH_DATA_DIR and leave the server running between commands, so the second
+``make demo`` or ``make test`` reuses it in well under a second. ``stop()`` is what
+``make demo`` calls on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+from opsdash.lib.env import ConfigError
+
+DATABASE_NAME = "opsdash"
+
+log = logging.getLogger(__name__)
+
+
+def pgdata_dir(data_dir: Path) -> Path:
+    return data_dir / "pg"
+
+
+def _server(data_dir: Path):  # type: ignore[no-untyped-def]
+    # pgserver warns on every import when XDG_RUNTIME_DIR is unset; it then uses /tmp.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"runtime-{os.getuid()}"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    pgdata = pgdata_dir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode=None)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, OSError) as exc:
+        raise ConfigError(
+            f"The embedded Postgres in {pgdata} did not start ({type(exc).__name__}); "
+            f"read {pgdata / 'log'} for the reason, run `make db-reset` to start from an empty "
+            f"database, or set DATABASE_URL to use another server."
+        ) from exc
+
+
+def socket_dir(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server and return the directory of its socket."""
+    server = _server(data_dir)
+    uri = server.get_uri()
+    # pgserver's URI is postgresql://postgres:@/postgres?host=<socket dir>
+    return uri.split("host=", 1)[1]
+
+
+def ensure_database(data_dir: Path, name: str = DATABASE_NAME) -> str:
+    """Start the server, create the application database if missing; return the socket dir."""
+    import psycopg
+
+    host = socket_dir(data_dir)
+    with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return host
+
+
+def stop(data_dir: Path) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    pgdata = pgdata_dir(data_dir)
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import pg_ctl
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m opsdash.lib.embedded_db start|stop|reset|url`, usable when Django cannot start."""
+    import shutil
+    import sys
+
+    data_dir = Path(os.environ.get("OPSDASH_DATA_DIR", Path(__file__).resolve().parents[2] / ".opsdash")).resolve()
+    action = argv[0] if argv else "start"
+    try:
+        if action == "start":
+            ensure_database(data_dir)
+            print(f"embedded Postgres running in {pgdata_dir(data_dir)}")
+        elif action == "url":
+            print(f"postgresql://postgres@/{DATABASE_NAME}?host={ensure_database(data_dir)}")
+        elif action == "stop":
+            print("embedded Postgres stopped." if stop(data_dir) else "embedded Postgres was not running.")
+        elif action == "reset":
+            stop(data_dir)
+            shutil.rmtree(pgdata_dir(data_dir), ignore_errors=True)
+            print(f"removed {pgdata_dir(data_dir)}; the next start creates an empty database.")
+        else:
+            print("usage: python -m opsdash.lib.embedded_db start|stop|reset|url", file=sys.stderr)
+            return 2
+    except ConfigError as exc:
+        print(f"opsdash: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))

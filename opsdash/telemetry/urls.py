@@ -1,0 +1,9 @@
+from django.urls import path
+
+from opsdash.telemetry import views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("latency/", views.latency, name="latency"),
+    path("cost/", views.cost, name="cost"),
+]

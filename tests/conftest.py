@@ -1,0 +1,56 @@
+"""Named users, as in every test of opsdash: alice admin, bob operator, carol viewer,
+dave outsider (a viewer limited to another tenant), and eve with no role at all."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from opsdash.accounts.models import Role, RoleAssignment
+from opsdash.tenants.models import Tenant
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, role: str | None, tenants: list[Tenant] | None = None):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    if role is not None:
+        assignment = RoleAssignment.objects.create(user=user, role=role)
+        if tenants:
+            assignment.tenants.set(tenants)
+    return user
+
+
+@pytest.fixture
+def acme(db) -> Tenant:
+    return Tenant.objects.create(slug="acme", name="Acme Corp", daily_budget_usd=100, monthly_budget_usd=2500)
+
+
+@pytest.fixture
+def globex(db) -> Tenant:
+    return Tenant.objects.create(slug="globex", name="Globex", daily_budget_usd=50, monthly_budget_usd=1000)
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", Role.ADMIN)
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob", Role.OPERATOR)
+
+
+@pytest.fixture
+def carol(db):
+    return make_user("carol", Role.VIEWER)
+
+
+@pytest.fixture
+def dave(db, globex):
+    return make_user("dave", Role.VIEWER, [globex])
+
+
+@pytest.fixture
+def eve(db):
+    return make_user("eve", None)
