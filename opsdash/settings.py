@@ -189,6 +189,7 @@ STORAGES = {
 # Tests and DEBUG serve straight from the finders, so nothing needs collectstatic first.
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("OPSDASH_STATIC_FROM_FINDERS", False)
 if WHITENOISE_USE_FINDERS:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
     STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 
 LANGUAGE_CODE = "en-us"

@@ -12,6 +12,12 @@ from opsdash.tenants.models import Tenant
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, role: str | None, tenants: list[Tenant] | None = None):
     user = get_user_model().objects.create_user(username=username, password=PASSWORD)
     if role is not None:

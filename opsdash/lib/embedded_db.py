@@ -36,6 +36,9 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
     pgdata = pgdata_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # pgserver caches one handle per folder for the life of the process; a server
+    # stopped or killed since then must be looked at again, not trusted.
+    pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
     try:
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, OSError) as exc:

@@ -133,3 +133,10 @@ def parse_database_url(url: str) -> DatabaseURL:
         port=port,
         options=query,
     )
+
+
+def redact_url(url: str) -> str:
+    """The URL without its user and password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from opsdash.health import check_broker, check_database
+from opsdash.lib.env import redact_url
 from opsdash.lib.startup import port_in_use_message
 
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         ok, detail = check_broker()
         if not ok:
             raise CommandError(
-                f"cannot reach the Celery broker at {settings.CELERY_BROKER_URL.split('@')[-1]} ({detail}); "
+                f"cannot reach the Celery broker at {redact_url(settings.CELERY_BROKER_URL)} ({detail}); "
                 "check CELERY_BROKER_URL, or unset it to use the built-in filesystem broker."
             )
         if options["port"]:
