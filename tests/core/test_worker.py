@@ -45,7 +45,8 @@ def worker(tmp_path, transactional_db):
     connection = Connection(
         "filesystem://",
         transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
-                           "processed_folder": str(tmp_path / "broker" / "processed")},
+                           "processed_folder": str(tmp_path / "broker" / "processed"),
+                           "control_folder": str(tmp_path / "broker" / "control")},
     )
     try:
         yield connection
