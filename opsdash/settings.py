@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
     "auditlog",
+    "axes",
     "opsdash.core",
     "opsdash.accounts",
     "opsdash.tenants",
@@ -82,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, so it sees the outcome of every login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsdash.urls"
@@ -128,6 +131,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -137,6 +141,15 @@ LOGOUT_REDIRECT_URL = "login"
 # Idle sessions end after this many seconds; each request renews the clock.
 SESSION_COOKIE_AGE = env_int("OPSDASH_SESSION_IDLE_SECONDS", 8 * 3600, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
+# Repeated failed logins lock out the username, and separately the address, for a while.
+AXES_FAILURE_LIMIT = env_int("OPSDASH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("OPSDASH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("OPSDASH_BEHIND_PROXY", False) else None
 
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = HTTPS

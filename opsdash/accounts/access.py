@@ -1,31 +1,135 @@
-"""Every permission check of opsdash. Views, APIs, selectors and templates ask here."""
+"""Every permission check of opsdash lives here; views, APIs, selectors and templates ask it.
+
+A user has at most one RoleAssignment: viewer < operator < admin, either global (no
+tenants) or limited to a set of tenants. The rules below are `rules` predicates so the
+same checks serve `user.has_perm(...)`, `{% has_perm %}` in templates, and code.
+
+Outsiders asking for a tenant outside their scope get 404 (the tenant's existence is
+not revealed); users in scope with too low a role get 403.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
+import rules
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 
 from opsdash.accounts.models import ROLE_RANK, Role, RoleAssignment
+from opsdash.tenants.models import Tenant
+
+M = TypeVar("M", bound=Model)
+
+_CACHE_ATTR = "_opsdash_access"
 
 
-def role_of(user: Any) -> str | None:
+class Access:
+    """What one user may see and do, read once per request."""
+
+    def __init__(self, role: str | None, tenant_ids: frozenset[int] | None) -> None:
+        self.role = role
+        # None means every tenant (a global assignment).
+        self.tenant_ids = tenant_ids
+
+    @property
+    def rank(self) -> int:
+        return ROLE_RANK[Role(self.role)] if self.role else 0
+
+    @property
+    def is_global(self) -> bool:
+        return self.role is not None and self.tenant_ids is None
+
+    def at_least(self, role: str) -> bool:
+        return self.rank >= ROLE_RANK[Role(role)]
+
+    def covers(self, tenant: Tenant | int) -> bool:
+        if self.role is None:
+            return False
+        tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+        return self.tenant_ids is None or tenant_id in self.tenant_ids
+
+
+def access_of(user: Any) -> Access:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return None
+        return Access(None, frozenset())
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
     try:
         assignment: RoleAssignment = user.role_assignment
     except RoleAssignment.DoesNotExist:
-        return Role.ADMIN if user.is_superuser else None
-    return assignment.role
+        result = Access(None, frozenset())
+    else:
+        ids = frozenset(assignment.tenants.values_list("id", flat=True))
+        result = Access(assignment.role, ids or None)
+    setattr(user, _CACHE_ATTR, result)
+    return result
+
+
+def forget(user: Any) -> None:
+    """Drop the cached access, after the user's own role changed."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def role_of(user: Any) -> str | None:
+    return access_of(user).role
 
 
 def has_role(user: Any, role: str) -> bool:
-    current = role_of(user)
-    return current is not None and ROLE_RANK[Role(current)] >= ROLE_RANK[Role(role)]
+    return access_of(user).at_least(role)
+
+
+# --- rules predicates -----------------------------------------------------------------------
+
+
+@rules.predicate
+def is_viewer(user: Any) -> bool:
+    return has_role(user, Role.VIEWER)
+
+
+@rules.predicate
+def is_operator(user: Any) -> bool:
+    return has_role(user, Role.OPERATOR)
+
+
+@rules.predicate
+def is_admin(user: Any) -> bool:
+    return has_role(user, Role.ADMIN)
+
+
+@rules.predicate
+def is_global_admin(user: Any) -> bool:
+    access = access_of(user)
+    return access.at_least(Role.ADMIN) and access.is_global
+
+
+@rules.predicate
+def tenant_in_scope(user: Any, tenant: Tenant | None) -> bool:
+    return tenant is not None and access_of(user).covers(tenant)
+
+
+rules.add_perm("tenants.view_tenant", is_viewer & tenant_in_scope)
+rules.add_perm("tenants.operate_tenant", is_operator & tenant_in_scope)
+rules.add_perm("tenants.administer_tenant", is_admin & tenant_in_scope)
+rules.add_perm("accounts.manage_users", is_admin)
+rules.add_perm("accounts.manage_tokens", is_global_admin)
+rules.add_perm("audit.view_all", is_admin)
+
+# The lowest role that holds each tenant permission, to tell 403 from 404.
+_PERMISSION_ROLE = {
+    "tenants.view_tenant": Role.VIEWER,
+    "tenants.operate_tenant": Role.OPERATOR,
+    "tenants.administer_tenant": Role.ADMIN,
+}
+
+
+# --- helpers for views and selectors ---------------------------------------------------------
 
 
 def require_role(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -42,3 +146,86 @@ def require_role(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         return wrapper
 
     return decorator
+
+
+def require_perm(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Login required; then 403 unless the user holds the (non-object) permission."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(perm):
+                raise PermissionDenied("You do not have permission to do this.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def tenant_for(user: Any, slug: str, perm: str = "tenants.view_tenant") -> Tenant:
+    """The tenant named ``slug`` if ``user`` holds ``perm`` on it: 404 outside the user's
+    scope (or when it does not exist), 403 inside it with too low a role."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    access = access_of(user)
+    if tenant is None or not access.covers(tenant):
+        raise Http404("No such tenant.")
+    if not user.has_perm(perm, tenant):
+        needed = _PERMISSION_ROLE.get(perm, Role.ADMIN)
+        raise PermissionDenied(f"This needs the {needed} role.")
+    return tenant
+
+
+def visible_tenants(user: Any) -> QuerySet[Tenant]:
+    return scope_queryset(user, Tenant.objects.all(), field="id")
+
+
+def scope_queryset(user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
+    """Limit ``queryset`` to the tenants the user may see; nothing at all without a role."""
+    access = access_of(user)
+    if access.role is None:
+        return queryset.none()
+    if access.tenant_ids is None:
+        return queryset
+    return queryset.filter(**{f"{field}__in": access.tenant_ids})
+
+
+def scope_tenant_ids(user: Any) -> frozenset[int] | None:
+    """For raw-SQL selectors: None for every tenant, else the ids in scope (maybe empty)."""
+    access = access_of(user)
+    if access.role is None:
+        return frozenset()
+    return access.tenant_ids
+
+
+def may_grant(acting_user: Any, role: str, tenant_ids: frozenset[int] | None) -> str | None:
+    """Why ``acting_user`` may not give someone ``role`` over ``tenant_ids`` (None = all), or None.
+
+    Admins grant at most their own role over at most their own scope, so nobody can
+    create an account wider than their own (and so widen their own reach through it).
+    """
+    access = access_of(acting_user)
+    if not access.at_least(Role.ADMIN):
+        return "Only admins manage users."
+    if ROLE_RANK[Role(role)] > access.rank:
+        return "You cannot grant a role above your own."
+    if access.tenant_ids is not None:
+        if tenant_ids is None:
+            return "You are limited to some tenants, so you cannot grant access to all tenants."
+        if not tenant_ids <= access.tenant_ids:
+            return "You cannot grant access to tenants outside your own scope."
+    return None
+
+
+def may_manage_user(acting_user: Any, target: Any) -> bool:
+    """Admins manage users whose scope lies within their own."""
+    access = access_of(acting_user)
+    if not access.at_least(Role.ADMIN):
+        return False
+    if access.tenant_ids is None:
+        return True
+    target_access = access_of(target)
+    if target_access.role is None:
+        return True
+    return target_access.tenant_ids is not None and target_access.tenant_ids <= access.tenant_ids

@@ -1,17 +1,79 @@
-"""Writes about users and roles. Each takes the acting user keyword-only."""
+"""Writes about users, roles and tokens. Each takes the acting user keyword-only, runs
+in one transaction and writes its audit event in that same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
-from opsdash.accounts.models import ApiToken, Role, RoleAssignment
+from opsdash.accounts import access
+from opsdash.accounts.models import ROLE_RANK, ApiToken, Role, RoleAssignment
+from opsdash.audit.services import record_event
 from opsdash.lib.hashing import issue_secret
 from opsdash.tenants.models import Tenant
+
+
+class AccessError(Exception):
+    """A change refused by a guard rail; the message is shown to the person as is."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    role: str
+    tenant_slugs: tuple[str, ...]  # empty = all tenants
+
+    def describe(self) -> dict[str, Any]:
+        return {"role": self.role, "tenants": list(self.tenant_slugs) or "all"}
+
+
+def scope_of(user: Any) -> Scope | None:
+    try:
+        assignment = user.role_assignment
+    except RoleAssignment.DoesNotExist:
+        return None
+    return Scope(assignment.role, tuple(sorted(assignment.tenants.values_list("slug", flat=True))))
+
+
+def _resolve_tenants(slugs: Iterable[str]) -> list[Tenant]:
+    wanted = sorted(set(slugs))
+    tenants = list(Tenant.objects.filter(slug__in=wanted).order_by("slug"))
+    missing = sorted(set(wanted) - {t.slug for t in tenants})
+    if missing:
+        raise AccessError(f"Unknown tenant(s): {', '.join(missing)}.")
+    return tenants
+
+
+def _check_grant(acting_user: Any, role: str, tenants: list[Tenant]) -> None:
+    if acting_user is None:  # the command line runs with the machine owner's authority
+        return
+    ids = frozenset(t.pk for t in tenants) or None
+    reason = access.may_grant(acting_user, role, ids)
+    if reason:
+        raise AccessError(reason)
+
+
+def _active_global_admins_excluding(user: Any) -> int:
+    return (
+        RoleAssignment.objects.filter(role=Role.ADMIN, user__is_active=True, tenants__isnull=True)
+        .exclude(user=user)
+        .count()
+    )
+
+
+def _is_active_global_admin(user: Any) -> bool:
+    scope = scope_of(user)
+    return bool(user.is_active and scope and scope.role == Role.ADMIN and not scope.tenant_slugs)
 
 
 @transaction.atomic
@@ -23,14 +85,17 @@ def create_user(
     password: str | None,
     tenant_slugs: Iterable[str] = (),
     email: str = "",
+    request: HttpRequest | None = None,
 ) -> Any:
     User = get_user_model()
     role = Role(role)
-    slugs = sorted(set(tenant_slugs))
-    tenants = list(Tenant.objects.filter(slug__in=slugs))
-    missing = sorted(set(slugs) - {t.slug for t in tenants})
-    if missing:
-        raise ValueError(f"unknown tenant(s): {', '.join(missing)}")
+    username = username.strip()
+    if not username:
+        raise AccessError("A username is required.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise AccessError(f"A user named {username!r} already exists.")
+    tenants = _resolve_tenants(tenant_slugs)
+    _check_grant(acting_user, role, tenants)
     user = User(username=username, email=email)
     if password is not None:
         validate_password(password, user)
@@ -41,19 +106,139 @@ def create_user(
     assignment = RoleAssignment.objects.create(user=user, role=role)
     if tenants:
         assignment.tenants.set(tenants)
+    scope = Scope(role, tuple(t.slug for t in tenants))
+    record_event(
+        "user.create",
+        actor=acting_user,
+        target=user,
+        request=request,
+        after=scope.describe(),
+        tenant=tenants[0] if len(tenants) == 1 else None,
+    )
     return user
 
 
 @transaction.atomic
-def create_token(*, acting_user: Any, kind: str, name: str) -> tuple[ApiToken, str]:
+def change_role(
+    user: Any,
+    *,
+    acting_user: Any,
+    role: str,
+    tenant_slugs: Iterable[str] = (),
+    request: HttpRequest | None = None,
+) -> None:
+    role = Role(role)
+    tenants = _resolve_tenants(tenant_slugs)
+    before = scope_of(user)
+    after = Scope(role, tuple(t.slug for t in tenants))
+    if before == after:
+        return
+    if acting_user is not None and user.pk == acting_user.pk:
+        own = access.access_of(acting_user)
+        new_ids = frozenset(t.pk for t in tenants) or None
+        if ROLE_RANK[role] > own.rank:
+            raise AccessError("You cannot raise your own role.")
+        if own.tenant_ids is not None and (new_ids is None or not new_ids <= own.tenant_ids):
+            raise AccessError("You cannot widen your own scope.")
+    elif acting_user is not None and not access.may_manage_user(acting_user, user):
+        raise AccessError("This user's access is wider than yours.")
+    _check_grant(acting_user, role, tenants)
+    if _is_active_global_admin(user) and (role != Role.ADMIN or tenants):
+        if _active_global_admins_excluding(user) == 0:
+            raise AccessError("This is the last active admin with access to every tenant; make another one first.")
+    assignment, _ = RoleAssignment.objects.get_or_create(user=user, defaults={"role": role})
+    assignment.role = role
+    assignment.save(update_fields=["role", "updated_at"])
+    assignment.tenants.set(tenants)
+    access.forget(user)
+    record_event(
+        "user.role_change",
+        actor=acting_user,
+        target=user,
+        request=request,
+        before=before.describe() if before else None,
+        after=after.describe(),
+        tenant=tenants[0] if len(tenants) == 1 else None,
+    )
+
+
+@transaction.atomic
+def set_active(user: Any, *, acting_user: Any, active: bool, request: HttpRequest | None = None) -> None:
+    if user.is_active == active:
+        return
+    if acting_user is not None and not access.may_manage_user(acting_user, user):
+        raise AccessError("This user's access is wider than yours.")
+    if not active:
+        if acting_user is not None and user.pk == acting_user.pk:
+            raise AccessError("You cannot deactivate yourself.")
+        if _is_active_global_admin(user) and _active_global_admins_excluding(user) == 0:
+            raise AccessError("This is the last active admin with access to every tenant; it cannot be deactivated.")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    if not active:
+        # Existing sessions end at their next request: the auth backend refuses inactive
+        # users; deleting the sessions as well ends them at once.
+        _end_sessions(user)
+    record_event(
+        "user.reactivate" if active else "user.deactivate",
+        actor=acting_user,
+        target=user,
+        request=request,
+        before={"active": not active},
+        after={"active": active},
+    )
+
+
+def _end_sessions(user: Any) -> None:
+    from django.contrib.sessions.models import Session
+
+    now = timezone.now()
+    doomed = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=now).iterator()
+        if session.get_decoded().get("_auth_user_id") == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+
+
+@transaction.atomic
+def password_link(user: Any, *, acting_user: Any, request: HttpRequest) -> str:
+    """A one-time link with which ``user`` sets a new password (the old one stops working
+    only when the new one is set). Valid for PASSWORD_RESET_TIMEOUT seconds."""
+    if acting_user is not None and not access.may_manage_user(acting_user, user):
+        raise AccessError("This user's access is wider than yours.")
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    path = reverse("set-password", kwargs={"uidb64": uid, "token": token})
+    record_event("user.password_link", actor=acting_user, target=user, request=request)
+    return request.build_absolute_uri(path)
+
+
+@transaction.atomic
+def create_token(
+    *, acting_user: Any, kind: str, name: str, request: HttpRequest | None = None
+) -> tuple[ApiToken, str]:
     """Create a token; the secret is returned once and only its hash is kept."""
     kind = ApiToken.Kind(kind)
+    name = name.strip()
+    if not name:
+        raise AccessError("A token needs a name.")
     issued = issue_secret(f"od{kind.value[0]}")
     token = ApiToken.objects.create(
         kind=kind,
-        name=name,
+        name=name[:100],
         prefix=issued.prefix,
         secret_hash=issued.secret_hash,
         created_by=acting_user if getattr(acting_user, "pk", None) else None,
     )
+    record_event("token.create", actor=acting_user, target=token, request=request, after={"kind": kind.value})
     return token, issued.secret
+
+
+@transaction.atomic
+def revoke_token(token: ApiToken, *, acting_user: Any, request: HttpRequest | None = None) -> None:
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    record_event("token.revoke", actor=acting_user, target=token, request=request)

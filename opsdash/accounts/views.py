@@ -1,23 +1,151 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from opsdash.accounts.access import require_role
-from opsdash.accounts.models import ApiToken, Role
+from opsdash.accounts import access, selectors, services
+from opsdash.accounts.access import require_perm
+from opsdash.accounts.forms import CreateUserForm, ScopeFields, TokenForm
+from opsdash.accounts.models import ApiToken
+
+
+def _grantable_tenants(request: HttpRequest):  # type: ignore[no-untyped-def]
+    return access.visible_tenants(request.user).order_by("slug")
 
 
 @require_GET
-@require_role(Role.ADMIN)
+@require_perm("accounts.manage_users")
 def settings_users(request: HttpRequest) -> HttpResponse:
-    users = get_user_model().objects.select_related("role_assignment").order_by("username")
-    return render(request, "accounts/settings_users.html", {"users": users})
+    users = selectors.manageable_users(request.user)
+    page = Paginator(users, 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/settings_users.html", {"page": page})
 
 
-@require_GET
-@require_role(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.manage_users")
+def user_create(request: HttpRequest) -> HttpResponse:
+    form = CreateUserForm(request.POST or None, tenant_choices=_grantable_tenants(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.create_user(
+                data["username"],
+                acting_user=request.user,
+                role=data["role"],
+                password=data["password"] or None,
+                tenant_slugs=form.tenant_slugs,
+                email=data["email"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error("password", exc)
+        except services.AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            link = None
+            if not data["password"]:
+                link = services.password_link(user, acting_user=request.user, request=request)
+            return render(request, "accounts/user_created.html", {"new_user": user, "link": link})
+    return render(request, "accounts/user_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.manage_users")
+def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
+    target = get_object_or_404(get_user_model(), pk=user_id)
+    if not access.may_manage_user(request.user, target):
+        raise PermissionDenied("This user's access is wider than yours.")
+    scope = services.scope_of(target)
+    initial = {"role": scope.role, "tenants": list(scope.tenant_slugs)} if scope else {}
+    form = ScopeFields(request.POST or None, initial=initial, tenant_choices=_grantable_tenants(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.change_role(
+                target,
+                acting_user=request.user,
+                role=form.cleaned_data["role"],
+                tenant_slugs=form.tenant_slugs,
+                request=request,
+            )
+        except services.AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Saved {target.username}'s role and scope.")
+            return redirect("settings-users")
+    return render(request, "accounts/user_edit.html", {"target": target, "form": form, "scope": scope})
+
+
+@require_POST
+@require_perm("accounts.manage_users")
+def user_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    target = get_object_or_404(get_user_model(), pk=user_id)
+    active = request.POST.get("active") == "1"
+    try:
+        services.set_active(target, acting_user=request.user, active=active, request=request)
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{target.username} is now {'active' if active else 'deactivated'}.")
+    return redirect("user-edit", user_id=target.pk)
+
+
+@require_POST
+@require_perm("accounts.manage_users")
+def user_password_link(request: HttpRequest, user_id: int) -> HttpResponse:
+    target = get_object_or_404(get_user_model(), pk=user_id)
+    try:
+        link = services.password_link(target, acting_user=request.user, request=request)
+    except services.AccessError as exc:
+        messages.error(request, str(exc))
+        return redirect("user-edit", user_id=target.pk)
+    return render(request, "accounts/password_link.html", {"target": target, "link": link})
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/set_password.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        from opsdash.audit.services import record_event
+
+        response = super().form_valid(form)
+        record_event("user.password_set", actor_label=self.user.get_username(), target=self.user, request=self.request)
+        messages.success(self.request, "Your password is set. Log in with it.")
+        return response
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm("accounts.manage_tokens")
 def settings_tokens(request: HttpRequest) -> HttpResponse:
-    tokens = ApiToken.objects.select_related("created_by").order_by("-created_at")
-    return render(request, "accounts/settings_tokens.html", {"tokens": tokens})
+    form = TokenForm(request.POST or None)
+    new_secret = None
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        new_token, new_secret = services.create_token(
+            acting_user=request.user, kind=form.cleaned_data["kind"], name=form.cleaned_data["name"], request=request
+        )
+        form = TokenForm()
+    tokens = ApiToken.objects.select_related("created_by").order_by("revoked_at", "-created_at")
+    page = Paginator(tokens, 50).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "new_secret": new_secret, "new_token": new_token}
+    response = render(request, "accounts/settings_tokens.html", context)
+    if new_secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@require_perm("accounts.manage_tokens")
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id)
+    services.revoke_token(token, acting_user=request.user, request=request)
+    messages.success(request, f"Revoked the {token.kind} token {token.name!r}.")
+    return redirect("settings-tokens")

@@ -11,9 +11,9 @@ from opsdash.accounts.models import Role
 @require_GET
 @require_role(Role.VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
-    from opsdash.tenants.models import Tenant
+    from opsdash.accounts.access import visible_tenants
 
-    context = {"tenant_count": Tenant.objects.count()}
+    context = {"tenant_count": visible_tenants(request.user).count()}
     return render(request, "telemetry/overview.html", context)
 
 

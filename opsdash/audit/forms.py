@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from opsdash.audit.models import AuditEvent
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=150, label="Actor")
+    action = forms.ChoiceField(required=False, label="Event")
+    tenant = forms.ChoiceField(required=False, label="Tenant")
+    since = forms.DateField(required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="Until (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, tenants: QuerySet[Any], actions: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "any"), *[(a, a) for a in actions]]
+        self.fields["tenant"].choices = [("", "any"), *[(t.slug, t.slug) for t in tenants]]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("'From' is after 'Until'.")
+        return data
+
+    def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        from datetime import datetime, time, timedelta
+        from datetime import timezone as tz
+
+        data = self.cleaned_data
+        if data.get("actor"):
+            events = events.filter(actor_label__icontains=data["actor"])
+        if data.get("action"):
+            events = events.filter(action=data["action"])
+        if data.get("tenant"):
+            events = events.filter(tenant__slug=data["tenant"])
+        if data.get("since"):
+            events = events.filter(ts__gte=datetime.combine(data["since"], time.min, tzinfo=tz.utc))
+        if data.get("until"):
+            events = events.filter(ts__lt=datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=tz.utc))
+        return events
