@@ -60,3 +60,20 @@ def dave(db, globex):
 @pytest.fixture
 def eve(db):
     return make_user("eve", None)
+
+
+@pytest.fixture
+def initech(db) -> Tenant:
+    return Tenant.objects.create(slug="initech", name="Initech")
+
+
+@pytest.fixture
+def frank(db, acme):
+    """An operator limited to acme."""
+    return make_user("frank", Role.OPERATOR, [acme])
+
+
+@pytest.fixture
+def grace(db, acme):
+    """An admin limited to acme."""
+    return make_user("grace", Role.ADMIN, [acme])
