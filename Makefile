@@ -39,7 +39,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check opsdash tests bench
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy opsdash
+	OPSDASH_DEBUG=1 $(BIN)/mypy opsdash
 
 bench: $(BIN)/.installed
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -36,7 +36,7 @@ def check_database() -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
-def check_broker(timeout: float = 2.0) -> tuple[bool, str]:
+def check_broker(timeout: int = 2) -> tuple[bool, str]:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
@@ -67,7 +67,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     up = Gauge("opsdash_up", "1 when the database answers", registry=registry)
     up.set(1 if snapshot["database_ok"] else 0)
     heartbeat_age = Gauge(
-        "opsdash_worker_heartbeat_age_seconds", "Seconds since a Celery worker last ran the heartbeat", registry=registry
+        "opsdash_worker_heartbeat_age_seconds",
+        "Seconds since a Celery worker last ran the heartbeat",
+        registry=registry,
     )
     heartbeat_age.set(snapshot["heartbeat_age_seconds"])
     for name, (help_text, value) in snapshot["gauges"].items():

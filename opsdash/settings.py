@@ -180,6 +180,8 @@ SECURE_CSP = {
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "/static/"
+
+
 def _plotly_js_dir() -> Path:
     import plotly
 

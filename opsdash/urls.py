@@ -7,6 +7,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("", include("opsdash.accounts.urls")),
     path("", include("opsdash.telemetry.urls")),
+    path("", include("opsdash.telemetry.otlp_urls")),
     path("", include("opsdash.evals.urls")),
     path("", include("opsdash.safety.urls")),
     path("", include("opsdash.tenants.urls")),

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import rules
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 
 from opsdash.accounts.models import ROLE_RANK, Role, RoleAssignment
 from opsdash.tenants.models import Tenant
-
-M = TypeVar("M", bound=Model)
 
 _CACHE_ATTR = "_opsdash_access"
 
@@ -132,13 +131,13 @@ _PERMISSION_ROLE = {
 # --- helpers for views and selectors ---------------------------------------------------------
 
 
-def require_role(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def require_role(role: str) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Login required; then 403 for a role below ``role``."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not has_role(request.user, role):
                 raise PermissionDenied(f"This page needs the {role} role.")
             return view(request, *args, **kwargs)
@@ -148,13 +147,13 @@ def require_role(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[
     return decorator
 
 
-def require_perm(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def require_perm(perm: str) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Login required; then 403 unless the user holds the (non-object) permission."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.has_perm(perm):
                 raise PermissionDenied("You do not have permission to do this.")
             return view(request, *args, **kwargs)
@@ -181,7 +180,7 @@ def visible_tenants(user: Any) -> QuerySet[Tenant]:
     return scope_queryset(user, Tenant.objects.all(), field="id")
 
 
-def scope_queryset(user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
+def scope_queryset[M: Model](user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
     """Limit ``queryset`` to the tenants the user may see; nothing at all without a role."""
     access = access_of(user)
     if access.role is None:

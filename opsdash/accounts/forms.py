@@ -21,7 +21,9 @@ class ScopeFields(forms.Form):
 
     def __init__(self, *args: Any, tenant_choices: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenants"].queryset = tenant_choices if tenant_choices is not None else Tenant.objects.all()
+        field = self.fields["tenants"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = tenant_choices if tenant_choices is not None else Tenant.objects.all()
 
     @property
     def tenant_slugs(self) -> list[str]:

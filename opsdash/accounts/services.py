@@ -143,9 +143,9 @@ def change_role(
     elif acting_user is not None and not access.may_manage_user(acting_user, user):
         raise AccessError("This user's access is wider than yours.")
     _check_grant(acting_user, role, tenants)
-    if _is_active_global_admin(user) and (role != Role.ADMIN or tenants):
-        if _active_global_admins_excluding(user) == 0:
-            raise AccessError("This is the last active admin with access to every tenant; make another one first.")
+    demoting_global_admin = _is_active_global_admin(user) and (role != Role.ADMIN or bool(tenants))
+    if demoting_global_admin and _active_global_admins_excluding(user) == 0:
+        raise AccessError("This is the last active admin with access to every tenant; make another one first.")
     assignment, _ = RoleAssignment.objects.get_or_create(user=user, defaults={"role": role})
     assignment.role = role
     assignment.save(update_fields=["role", "updated_at"])
@@ -215,9 +215,7 @@ def password_link(user: Any, *, acting_user: Any, request: HttpRequest) -> str:
 
 
 @transaction.atomic
-def create_token(
-    *, acting_user: Any, kind: str, name: str, request: HttpRequest | None = None
-) -> tuple[ApiToken, str]:
+def create_token(*, acting_user: Any, kind: str, name: str, request: HttpRequest | None = None) -> tuple[ApiToken, str]:
     """Create a token; the secret is returned once and only its hash is kept."""
     kind = ApiToken.Kind(kind)
     name = name.strip()

@@ -116,8 +116,10 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):  # type: ignore[no-untyped-def]
         from opsdash.audit.services import record_event
 
+        user = self.user
+        assert user is not None  # form_valid runs only for a valid link
         response = super().form_valid(form)
-        record_event("user.password_set", actor_label=self.user.get_username(), target=self.user, request=self.request)
+        record_event("user.password_set", actor_label=user.get_username(), target=user, request=self.request)
         messages.success(self.request, "Your password is set. Log in with it.")
         return response
 

@@ -1,3 +1,5 @@
+import contextlib
+
 from django.apps import AppConfig, apps
 
 
@@ -18,7 +20,5 @@ class AuditConfig(AppConfig):
         auditlog.register(apps.get_model("accounts", "RoleAssignment"), m2m_fields={"tenants"})
         auditlog.register(apps.get_model("auth", "User"), exclude_fields=["password", "last_login"])
         for label in ("telemetry.ModelPrice",):
-            try:
+            with contextlib.suppress(LookupError):
                 auditlog.register(apps.get_model(label))
-            except LookupError:
-                pass

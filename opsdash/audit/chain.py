@@ -51,8 +51,11 @@ def first_break(rows: Iterable[dict[str, Any]]) -> ChainBreak | None:
     expected_prev = GENESIS
     for row in rows:
         if row["prev_hash"] != expected_prev:
-            return ChainBreak(row["id"], "its previous-hash does not match the row before it (a row was deleted, "
-                                         "inserted or reordered before it)")
+            return ChainBreak(
+                row["id"],
+                "its previous-hash does not match the row before it (a row was deleted, "
+                "inserted or reordered before it)",
+            )
         if row_hash(row["prev_hash"], row) != row["hash"]:
             return ChainBreak(row["id"], "its contents do not match its hash (the row was edited)")
         expected_prev = row["hash"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django import forms
@@ -17,8 +18,12 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, tenants: QuerySet[Any], actions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "any"), *[(a, a) for a in actions]]
-        self.fields["tenant"].choices = [("", "any"), *[(t.slug, t.slug) for t in tenants]]
+        action_field = self.fields["action"]
+        tenant_field = self.fields["tenant"]
+        assert isinstance(action_field, forms.ChoiceField)
+        assert isinstance(tenant_field, forms.ChoiceField)
+        action_field.choices = [("", "any"), *[(a, a) for a in actions]]
+        tenant_field.choices = [("", "any"), *[(t.slug, t.slug) for t in tenants]]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -28,7 +33,6 @@ class AuditFilterForm(forms.Form):
 
     def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         from datetime import datetime, time, timedelta
-        from datetime import timezone as tz
 
         data = self.cleaned_data
         if data.get("actor"):
@@ -38,7 +42,7 @@ class AuditFilterForm(forms.Form):
         if data.get("tenant"):
             events = events.filter(tenant__slug=data["tenant"])
         if data.get("since"):
-            events = events.filter(ts__gte=datetime.combine(data["since"], time.min, tzinfo=tz.utc))
+            events = events.filter(ts__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))
         if data.get("until"):
-            events = events.filter(ts__lt=datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=tz.utc))
+            events = events.filter(ts__lt=datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=UTC))
         return events

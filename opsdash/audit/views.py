@@ -5,6 +5,7 @@ import json
 
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -26,7 +27,7 @@ KNOWN_ACTIONS = [
 ]  # fmt: skip
 
 
-def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, object]:
+def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
     actions = sorted(set(KNOWN_ACTIONS) | set(AuditEvent.objects.values_list("action", flat=True).distinct()))
     form = AuditFilterForm(request.GET or None, tenants=visible_tenants(request.user).order_by("slug"), actions=actions)
     events = selectors.visible_events(request.user)
@@ -68,8 +69,8 @@ class _Echo:
 
 @require_GET
 @require_role(Role.VIEWER)
-def audit_export(request: HttpRequest) -> HttpResponse:
-    form, events = _filtered(request)
+def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+    _, events = _filtered(request)
     record_event(
         "audit.export",
         actor=request.user,

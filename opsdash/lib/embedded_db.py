@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def pgdata_dir(data_dir: Path) -> Path:
 
 def _server(data_dir: Path):  # type: ignore[no-untyped-def]
     # pgserver warns on every import when XDG_RUNTIME_DIR is unset; it then uses /tmp.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"runtime-{os.getuid()}"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,7 +78,7 @@ def stop(data_dir: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
     user = "pgserver" if os.geteuid() == 0 else None
     try:

@@ -11,8 +11,10 @@ from opsdash.tenants.models import Tenant
 
 def test_it_ranks_roles(alice, bob, carol, eve):
     assert access.has_role(alice, Role.ADMIN)
-    assert access.has_role(bob, Role.OPERATOR) and not access.has_role(bob, Role.ADMIN)
-    assert access.has_role(carol, Role.VIEWER) and not access.has_role(carol, Role.OPERATOR)
+    assert access.has_role(bob, Role.OPERATOR)
+    assert not access.has_role(bob, Role.ADMIN)
+    assert access.has_role(carol, Role.VIEWER)
+    assert not access.has_role(carol, Role.OPERATOR)
     assert not access.has_role(eve, Role.VIEWER)
 
 

@@ -32,10 +32,16 @@ def test_it_locks_an_address_out_after_failures_on_many_names(client, alice, set
 
 def test_it_forgets_failures_after_a_success(client, alice, settings):
     fail(client, "alice", settings.AXES_FAILURE_LIMIT - 1)
-    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code == 302
+    assert (
+        client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code
+        == 302
+    )
     client.logout()
     fail(client, "alice", settings.AXES_FAILURE_LIMIT - 1)
-    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code == 302
+    assert (
+        client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1").status_code
+        == 302
+    )
 
 
 def test_it_records_failed_logins_without_the_password(client, alice):

@@ -14,7 +14,8 @@ def test_it_lists_users_with_role_scope_and_state(client, alice, dave):
     client.force_login(alice)
     response = client.get("/settings/users/")
     body = response.content.decode()
-    assert "alice" in body and "dave" in body
+    assert "alice" in body
+    assert "dave" in body
     assert "globex" in body  # dave's scope
     assert "all tenants" in body  # alice's scope
 
@@ -45,7 +46,9 @@ def test_it_creates_a_user_with_a_one_time_password_link(client, alice):
     # Django redirects the token URL to a session-bound one, then accepts the new password.
     response = client.get(link, follow=True)
     url = response.redirect_chain[-1][0]
-    response = client.post(url, {"new_password1": "fresh-and-long-password", "new_password2": "fresh-and-long-password"})
+    response = client.post(
+        url, {"new_password1": "fresh-and-long-password", "new_password2": "fresh-and-long-password"}
+    )
     assert response.status_code == 302
     assert User.objects.get(username="ivan").check_password("fresh-and-long-password")
     # Used once: the same link no longer works.
@@ -139,7 +142,8 @@ def test_it_hides_wider_users_from_a_scoped_admin(client, grace, alice, dave, fr
     client.force_login(grace)
     body = client.get("/settings/users/").content.decode()
     assert "frank" in body
-    assert "dave" not in body and "alice" not in body
+    assert "dave" not in body
+    assert "alice" not in body
     assert client.get(f"/settings/users/{alice.pk}/").status_code == 403
 
 

@@ -101,7 +101,9 @@ def test_it_shows_a_broken_chain(client, alice, history):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only")
-        cursor.execute("UPDATE audit_auditevent SET actor_label = 'x' WHERE id = (SELECT min(id) FROM audit_auditevent)")
+        cursor.execute(
+            "UPDATE audit_auditevent SET actor_label = 'x' WHERE id = (SELECT min(id) FROM audit_auditevent)"
+        )
         cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only")
     client.force_login(alice)
     assert b"chain broken at row" in client.get("/audit/").content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
@@ -42,7 +44,7 @@ def verify() -> str:
 def test_it_chains_each_row_to_the_previous(trail):
     rows = list(AuditEvent.objects.order_by("id"))
     assert rows[0].prev_hash == "0" * 64
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
     assert "audit chain intact (4 rows)" in verify()
 

@@ -32,5 +32,7 @@ def test_it_exposes_prometheus_metrics(client, acme):
     body = response.content.decode()
     assert "opsdash_up 1.0" in body
     assert "opsdash_tenants 1.0" in body
-    age = float(next(line for line in body.splitlines() if line.startswith("opsdash_worker_heartbeat_age_seconds ")).split()[1])
+    age = float(
+        next(line for line in body.splitlines() if line.startswith("opsdash_worker_heartbeat_age_seconds ")).split()[1]
+    )
     assert 0 <= age < 60

@@ -37,16 +37,33 @@ def worker(tmp_path, transactional_db):
     }
     env.pop("CELERY_BROKER_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "opsdash", "worker", "--pool=solo", "--without-gossip",
-         "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "opsdash",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     queue = tmp_path / "broker" / "queue"
     connection = Connection(
         "filesystem://",
-        transport_options={"data_folder_in": str(queue), "data_folder_out": str(queue),
-                           "processed_folder": str(tmp_path / "broker" / "processed"),
-                           "control_folder": str(tmp_path / "broker" / "control")},
+        transport_options={
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "processed_folder": str(tmp_path / "broker" / "processed"),
+            "control_folder": str(tmp_path / "broker" / "control"),
+        },
     )
     try:
         yield connection

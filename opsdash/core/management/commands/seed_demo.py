@@ -1,0 +1,102 @@
+"""Load realistic, deterministic demo data with stories in it (see opsdash/core/demo/)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from opsdash.core.demo import catalog
+from opsdash.core.demo.generator import DemoSizes, floor_hour, generate
+from opsdash.core.demo.load import DemoLoadError, ingest_all, record_seeding, write_catalog
+
+LIMITS = {"tenants": (1, 500), "days": (1, 365), "events": (1_000, 20_000_000)}
+
+
+def _anchor(value: str | None) -> datetime:
+    now = timezone.now()
+    if value is None:
+        return floor_hour(now)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--anchor {value!r} is not an ISO 8601 time such as 2026-11-20T15:00+00:00") from None
+    if parsed.tzinfo is None:
+        raise CommandError(f"--anchor {value!r} needs a UTC offset, such as 2026-11-20T15:00+00:00")
+    if parsed > now:
+        raise CommandError(f"--anchor {value!r} is in the future; events may not be")
+    return floor_hour(parsed)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo tenants, keys, prices and documents, and send demo traffic and eval results through "
+        "the ingest path: a latency incident, an error burst, a tenant over budget, a jailbreak wave and a "
+        "failing prompt release. Same seed and anchor, same data."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = DemoSizes()
+        parser.add_argument("--tenants", type=int, default=defaults.tenants, help="number of tenants (default 12)")
+        parser.add_argument("--days", type=int, default=defaults.days, help="days of traffic (default 30)")
+        parser.add_argument(
+            "--events", type=int, default=defaults.events, help="about this many request events (default 300,000)"
+        )
+        parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+        parser.add_argument(
+            "--anchor",
+            default=None,
+            help="end of the time range, rounded down to the hour (default: now); with --seed it reproduces a data set",
+        )
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when tenants already exist")
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        from opsdash.tenants.models import Tenant
+
+        if options["if_empty"] and Tenant.objects.exists():
+            self.stdout.write("seed_demo: tenants already exist; leaving the data as it is.")
+            return
+        for name, (low, high) in LIMITS.items():
+            if not low <= options[name] <= high:
+                raise CommandError(f"--{name} must be between {low:,} and {high:,}, got {options[name]:,}")
+        sizes = DemoSizes(tenants=options["tenants"], days=options["days"], events=options["events"])
+        anchor = _anchor(options["anchor"])
+        slugs = [catalog.tenant_profile(t).slug for t in range(sizes.tenants)]
+        taken = sorted(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        if taken:
+            raise CommandError(
+                f"tenant(s) {', '.join(taken)} already exist; seed an empty database (make db-reset) "
+                "or pass --if-empty to keep the data you have"
+            )
+
+        started = time.monotonic()
+        say = self.stdout.write
+        say(
+            f"seed_demo: generating {sizes.tenants} tenants, {sizes.days} days, ~{sizes.events:,} events "
+            f"(seed {options['seed']}, anchor {anchor.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        )
+        data = generate(options["seed"], anchor, sizes)
+        say(
+            f"  generated {data.event_count:,} events, {len(data.eval_results):,} eval results, "
+            f"{len(data.documents):,} documents in {time.monotonic() - started:.1f}s"
+        )
+        report = write_catalog(data)
+        say(
+            f"  tenants: {report.tenants}, keys: {report.keys}, model prices: {report.prices}, "
+            f"documents: {report.documents}"
+        )
+        try:
+            ingest_all(data, report, say)
+        except DemoLoadError as exc:
+            raise CommandError(str(exc)) from exc
+        record_seeding(data, report)
+        say(
+            f"seed_demo: stored {report.events:,} events ({report.event_duplicates:,} duplicates) and "
+            f"{report.eval_results:,} eval results in {time.monotonic() - started:.1f}s. Stories to find:"
+        )
+        for line in data.summary():
+            say(f"  - {line}")
+        unpriced = [f"{m.name} ({m.provider})" for m in catalog.MODELS if m.input_usd_per_mtok is None]
+        say(f"  - unknown cost: {', '.join(unpriced)} has no price, so its cost shows as unknown — see /cost/")
