@@ -245,7 +245,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "opsdash.health.heartbeat", "schedule": 30.0},
+    # Expires so that a stopped worker does not come back to a pile of stale heartbeats.
+    "worker-heartbeat": {"task": "opsdash.health.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
 }
 
 # --- Ingest -------------------------------------------------------------------------------
