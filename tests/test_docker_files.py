@@ -1,0 +1,212 @@
+"""The production packaging in docker/: what compose starts, how the image runs, and that
+the deployment refuses to come up with a guessable secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+COMPOSE_FILE = DOCKER / "compose.yml"
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+LONG_RUNNING = ("postgres", "redis", "web", "worker", "beat")
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$", re.IGNORECASE)
+REQUIRED_VARIABLE = re.compile(r"\$\{(\w+):\?[^}]+\}")
+COMPOSE_ENV = {"OPSDASH_SECRET_KEY": "x" * 50, "POSTGRES_PASSWORD": "compose-check-password"}
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) for each instruction of the final stage, continuations joined."""
+    text = re.sub(r"\\\n", " ", (DOCKER / "Dockerfile").read_text())
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "FROM":
+            instructions = []
+        instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def settings_variables() -> set[str]:
+    source = (ROOT / "opsdash" / "settings.py").read_text()
+    return set(re.findall(r"env_\w+\(\s*\"(\w+)\"", source))
+
+
+def test_it_runs_postgres_redis_web_worker_and_beat_with_healthchecks():
+    services = compose()["services"]
+    for name in LONG_RUNNING:
+        assert name in services, f"compose.yml has no {name} service"
+        check = services[name].get("healthcheck", {})
+        assert not check.get("disable"), f"{name} has its healthcheck disabled"
+        assert check.get("test"), f"{name} has no healthcheck"
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+
+
+def test_it_builds_every_opsdash_service_from_one_image():
+    services = compose()["services"]
+    web = services["web"]
+    assert web["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+    assert (COMPOSE_FILE.parent / web["build"]["context"] / web["build"]["dockerfile"]).resolve().is_file()
+    for name in APP_SERVICES:
+        assert services[name]["build"] == web["build"], name
+        assert services[name]["image"] == web["image"], name
+
+
+def test_it_gives_no_secret_a_default_value():
+    for name, service in compose()["services"].items():
+        for key, value in environment(service).items():
+            if SECRET_NAME.search(key):
+                assert REQUIRED_VARIABLE.fullmatch(value), f"{name}: {key} must come from a required variable"
+            password = re.match(r"\w+://[^:/@]+:([^@]+)@", value)
+            if password:
+                assert REQUIRED_VARIABLE.fullmatch(password.group(1)), f"{name}: {key} embeds a literal password"
+    # No ${SECRET:-fallback} anywhere, including places the loop above does not look.
+    for variable in re.findall(r"\$\{(\w+)(?::?-)", COMPOSE_FILE.read_text()):
+        assert not SECRET_NAME.search(variable), f"{variable} has a default in compose.yml"
+
+
+def test_it_starts_the_app_after_healthy_stores_and_a_finished_migration():
+    services = compose()["services"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "migrate" in services["migrate"]["command"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_it_keeps_postgres_data_and_the_beat_schedule_in_named_volumes():
+    config = compose()
+    services = config["services"]
+    mounts = {
+        name: {entry.split(":")[1]: entry.split(":")[0] for entry in services[name].get("volumes", [])}
+        for name in ("postgres", "beat")
+    }
+    assert mounts["postgres"]["/var/lib/postgresql/data"] in config["volumes"]
+    assert mounts["beat"]["/data"] in config["volumes"]
+    assert "/data/celerybeat-schedule" in services["beat"]["command"]
+
+
+def test_it_configures_the_app_only_with_variables_settings_reads():
+    env = environment(compose()["services"]["web"])
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert "@postgres:5432/" in env["DATABASE_URL"]
+    assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+    known = settings_variables()
+    for key in env:
+        if key.startswith("OPSDASH_"):
+            assert key in known, f"{key} is set in compose.yml but opsdash/settings.py never reads it"
+
+
+def test_it_runs_the_image_as_a_non_root_user_serving_with_gunicorn():
+    instructions = dockerfile_instructions()
+    users = [args for keyword, args in instructions if keyword == "USER"]
+    assert users, "the final stage has no USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    cmd = [args for keyword, args in instructions if keyword == "CMD"][-1]
+    assert '"gunicorn", "opsdash.wsgi:application"' in cmd
+    assert "0.0.0.0:8000" in cmd
+    assert any(keyword == "HEALTHCHECK" and "web" in args for keyword, args in instructions)
+    assert any(keyword == "RUN" and "collectstatic" in args for keyword, args in instructions)
+
+
+def test_it_copies_only_files_that_exist_and_are_not_dockerignored():
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for keyword, args in dockerfile_instructions():
+        if keyword != "COPY" or args.startswith("--from"):
+            continue
+        for source in args.split()[:-1]:
+            assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
+            assert source.split("/")[0] not in ignored, f"COPY {source} is excluded by .dockerignore"
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "CELERY_BROKER_URL"])
+def test_it_refuses_to_start_without_an_external_database_or_broker(missing):
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": "postgres://opsdash:pw@postgres:5432/opsdash",
+        "CELERY_BROKER_URL": "redis://redis:6379/0",
+    }
+    del env[missing]
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "echo", "started"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "started" not in result.stdout
+    assert f"{missing} is not set" in result.stderr
+
+
+def test_it_hands_over_to_the_command_when_configured():
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": "postgres://opsdash:pw@postgres:5432/opsdash",
+        "CELERY_BROKER_URL": "redis://redis:6379/0",
+    }
+    result = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "echo", "started"], env=env, capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "started\n")
+
+
+def compose_commands() -> list[list[str]]:
+    commands = []
+    if shutil.which("docker-compose"):
+        commands.append(["docker-compose"])
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
+        commands.append([docker, "compose"])
+    return commands
+
+
+@pytest.mark.skipif(not compose_commands(), reason="neither docker-compose nor the docker compose plugin is installed")
+def test_it_passes_docker_compose_config(tmp_path):
+    # An empty env file, so a local docker/.env cannot supply what the test leaves out.
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+
+    def config(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    for command in compose_commands():
+        env = {**os.environ, **COMPOSE_ENV}
+        result = config(command, env)
+        assert result.returncode == 0, f"{' '.join(command)} config: {result.stderr}"
+
+        del env["OPSDASH_SECRET_KEY"]
+        result = config(command, env)
+        assert result.returncode != 0
+        assert "set OPSDASH_SECRET_KEY" in result.stderr
