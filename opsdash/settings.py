@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
     "auditlog",
@@ -103,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "opsdash.context_processors.navigation",
             ],
+            "builtins": ["opsdash.core.templatetags.opsdash_tags"],
         },
     },
 ]
@@ -231,6 +233,8 @@ else:
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
+        # The folder is polled; a short interval keeps click-to-start of actions well under a second.
+        "polling_interval": 0.2,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
@@ -247,11 +251,59 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Expires so that a stopped worker does not come back to a pile of stale heartbeats.
     "worker-heartbeat": {"task": "opsdash.health.heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    # Folds newly committed events into the rollups; a fold skips when one is already running.
+    "telemetry-refresh-rollups": {
+        "task": "opsdash.telemetry.refresh_rollups",
+        "schedule": float(env_int("OPSDASH_ROLLUP_INTERVAL_SECONDS", 5, minimum=1)),
+        "options": {"expires": 30},
+    },
+    # Partitions ahead, retention of raw events and rollups.
+    # Keys rotated out stop working at their grace deadline even without this (verify checks
+    # the deadline); the sweep records the revocation.
+    # Runs whose message was lost or whose worker died are sent again (the claim makes it safe).
+    "actions-resume-stalled": {"task": "opsdash.actions.resume_stalled", "schedule": 60.0, "options": {"expires": 55}},
+    "tenants-revoke-expired-keys": {
+        "task": "opsdash.tenants.revoke_expired_keys",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "telemetry-maintain-storage": {
+        "task": "opsdash.telemetry.maintain_storage",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
 }
 
 # --- Ingest -------------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("OPSDASH_INGEST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+INGEST_MAX_BATCH = env_int("OPSDASH_INGEST_MAX_BATCH", 10_000, minimum=1)
+# Raw events (and hour rollups) older than this are refused on ingest and dropped daily.
+OPSDASH_EVENT_RETENTION_DAYS = env_int("OPSDASH_EVENT_RETENTION_DAYS", 35, minimum=1)
+OPSDASH_MINUTE_ROLLUP_DAYS = env_int("OPSDASH_MINUTE_ROLLUP_DAYS", 3, minimum=1)
+
+# --- Actions ------------------------------------------------------------------------------
+# Action kinds that a second admin must approve before they run.
+ACTIONS_REQUIRE_APPROVAL = env_list("OPSDASH_ACTIONS_REQUIRE_APPROVAL", "purge_conversations")
+# Rows per batch of purges and deletes: each batch is one short transaction.
+ACTIONS_BATCH_SIZE = env_int("OPSDASH_ACTIONS_BATCH_SIZE", 5000, minimum=1)
+# Documents embedded per batch of a re-embed.
+ACTIONS_EMBED_BATCH_SIZE = env_int("OPSDASH_ACTIONS_EMBED_BATCH_SIZE", 500, minimum=1)
+# A running action whose worker has not checkpointed for this long may be taken over.
+ACTIONS_LEASE_SECONDS = env_int("OPSDASH_ACTIONS_LEASE_SECONDS", 120, minimum=1)
+# Fault injection for the crash-recovery tests: the worker process exits after this many
+# batches of an action (0 = never). Never set it in production.
+ACTIONS_CRASH_AFTER_BATCHES = env_int("OPSDASH_ACTIONS_CRASH_AFTER_BATCHES", 0, minimum=0)
+KEY_ROTATION_GRACE_HOURS = env_int("OPSDASH_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
+
+# --- Embeddings ---------------------------------------------------------------------------
+EMBEDDINGS_DIMENSIONS = env_int("OPSDASH_EMBEDDINGS_DIMENSIONS", 256, minimum=8, maximum=4096)
+# An OpenAI-compatible embeddings endpoint, e.g. https://api.example.com/v1/embeddings.
+EMBEDDINGS_URL = env_str("OPSDASH_EMBEDDINGS_URL")
+EMBEDDINGS_API_KEY = env_str("OPSDASH_EMBEDDINGS_API_KEY")
+EMBEDDINGS_MODEL = env_str("OPSDASH_EMBEDDINGS_MODEL", "text-embedding-3-small")
+EMBEDDINGS_TIMEOUT_SECONDS = env_int("OPSDASH_EMBEDDINGS_TIMEOUT_SECONDS", 30, minimum=1)
+SENTENCE_TRANSFORMERS_MODEL = env_str("OPSDASH_SENTENCE_TRANSFORMERS_MODEL", "all-MiniLM-L6-v2")
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env_str("OPSDASH_LOG_LEVEL", "INFO").upper()

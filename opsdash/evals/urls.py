@@ -2,4 +2,7 @@ from django.urls import path
 
 from opsdash.evals import views
 
-urlpatterns = [path("evals/", views.evals, name="evals")]
+urlpatterns = [
+    path("evals/", views.evals, name="evals"),
+    path("evals/runs/<str:run_id>/", views.eval_run, name="eval-run"),
+]

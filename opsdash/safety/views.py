@@ -1,14 +1,40 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from opsdash.accounts.access import require_role
 from opsdash.accounts.models import Role
+from opsdash.lib.plotting import PALETTE
+from opsdash.safety import charts, selectors
+from opsdash.telemetry.filters import Filters
+from opsdash.telemetry.views import render_dashboard
+
+SEVERITY_COLOURS = {"critical": "#B3261E", "high": PALETTE[3], "medium": PALETTE[1], "low": PALETTE[5]}
 
 
 @require_GET
 @require_role(Role.VIEWER)
 def safety(request: HttpRequest) -> HttpResponse:
-    return render(request, "safety/safety.html")
+    def build(f: Filters) -> dict[str, Any]:
+        qs = selectors.flags(request.user, f)
+        kind = request.GET.get("kind", "").strip()[:50]
+        steps, by_kind = selectors.over_time(qs, f, "kind")
+        _, by_severity = selectors.over_time(qs, f, "severity")
+        ordered_severity = {s: by_severity[s] for s in selectors.SEVERITY_ORDER if s in by_severity}
+        listing = qs.filter(kind=kind) if kind else qs
+        page = Paginator(listing.select_related("tenant").order_by("-ts", "-id"), 50).get_page(request.GET.get("page"))
+        return {
+            "total": qs.count(),
+            "by_kind": charts.stacked(steps, by_kind, "flags"),
+            "by_severity": charts.stacked(steps, ordered_severity, "flags", SEVERITY_COLOURS),
+            "kinds": sorted(by_kind, key=lambda k: -sum(by_kind[k])),
+            "kind": kind,
+            "top_tenants": selectors.top_tenants(qs),
+            "page": page,
+        }
+
+    return render_dashboard(request, "safety/safety.html", build)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("latency/", views.latency, name="latency"),
     path("cost/", views.cost, name="cost"),
+    path("cost/export.csv", views.cost_export, name="cost-export"),
 ]

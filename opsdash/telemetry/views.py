@@ -1,29 +1,119 @@
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from opsdash.accounts.access import require_role
+from opsdash.accounts.access import require_role, visible_tenants
 from opsdash.accounts.models import Role
+from opsdash.audit.services import record_event
+from opsdash.telemetry import dashboards
+from opsdash.telemetry.filters import FilterError, Filters, parse_filters
+
+RANGE_CHOICES = [
+    ("1h", "Last hour"),
+    ("6h", "Last 6 hours"),
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("custom", "Custom"),
+]
+
+
+def render_dashboard(
+    request: HttpRequest, template: str, build: Callable[[Filters], dict[str, Any]], extra: dict[str, Any] | None = None
+) -> HttpResponse:
+    """Full page, or only its panels for an htmx filter change; a bad filter is a 400
+    that says what was wrong, with the filter bar still there to fix it."""
+    context: dict[str, Any] = {
+        "tenants": visible_tenants(request.user).order_by("slug"),
+        "range_choices": RANGE_CHOICES,
+        "default_range": "24h",
+        **(extra or {}),
+    }
+    try:
+        filters = parse_filters(request, default_range=context.get("default_range"))
+        context.update(build(filters))
+    except FilterError as exc:
+        context["filter_error"] = str(exc)
+        status = 400
+    else:
+        context["filters"] = filters
+        status = 200
+    htmx = getattr(request, "htmx", None)
+    partial = htmx and not htmx.history_restore_request and htmx.target == "panels"
+    return render(request, f"{template}#panels" if partial else template, context, status=status)
 
 
 @require_GET
 @require_role(Role.VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
-    from opsdash.accounts.access import visible_tenants
+    from opsdash.telemetry.overview import extra_tiles
 
-    context = {"tenant_count": visible_tenants(request.user).count()}
-    return render(request, "telemetry/overview.html", context)
+    return render_dashboard(
+        request, "telemetry/overview.html", lambda f: {**dashboards.overview(f), **extra_tiles(request.user, f)}
+    )
+
+
+def _breakdown(request: HttpRequest) -> str:
+    by = request.GET.get("by", "route")
+    return by if by in dashboards.BREAKDOWNS else "route"
 
 
 @require_GET
 @require_role(Role.VIEWER)
 def latency(request: HttpRequest) -> HttpResponse:
-    return render(request, "telemetry/latency.html")
+    by = _breakdown(request)
+    return render_dashboard(request, "telemetry/latency.html", lambda f: dashboards.latency(f, by))
 
 
 @require_GET
 @require_role(Role.VIEWER)
 def cost(request: HttpRequest) -> HttpResponse:
-    return render(request, "telemetry/cost.html")
+    return render_dashboard(request, "telemetry/cost.html", dashboards.cost)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@require_role(Role.VIEWER)
+def cost_export(request: HttpRequest) -> HttpResponse:
+    try:
+        filters = parse_filters(request)
+    except FilterError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    rows = dashboards.tenant_cost_table(filters, timezone.now())
+    record_event(
+        "cost.export",
+        actor=request.user,
+        request=request,
+        detail={"filters": {k: v for k, v in request.GET.items() if v}},
+    )
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="opsdash-cost-{timezone.now():%Y%m%d-%H%M}.csv"'
+    writer = csv.writer(response)
+    writer.writerow([
+        "tenant", "requests", "cost_usd_range", "cost_unknown_requests", "today_usd", "month_to_date_usd",
+        "daily_budget_usd", "monthly_budget_usd", "budget_used", "forecast_usd", "cost_per_1k_requests_usd",
+        "cost_per_successful_request_usd", "input_tokens", "output_tokens",
+    ])  # fmt: skip
+    for r in rows:
+        t = r["totals"]
+        writer.writerow([
+            r["tenant"].slug, t.requests, f"{t.cost_usd:.6f}", t.cost_unknown, f"{r['today']:.6f}", f"{r['month']:.6f}",
+            r["daily_budget"] if r["daily_budget"] is not None else "",
+            r["monthly_budget"] if r["monthly_budget"] is not None else "",
+            f"{r['used']:.4f}" if r["used"] is not None else "", f"{r['forecast']:.2f}",
+            f"{t.cost_per_1k:.6f}" if t.cost_per_1k is not None else "",
+            f"{t.cost_per_success:.8f}" if t.cost_per_success is not None else "",
+            t.input_tokens, t.output_tokens,
+        ])  # fmt: skip
+    return response

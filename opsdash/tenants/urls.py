@@ -5,4 +5,9 @@ from opsdash.tenants import views
 urlpatterns = [
     path("tenants/", views.tenant_list, name="tenants"),
     path("tenants/<slug:slug>/", views.tenant_detail, name="tenant-detail"),
+    path(
+        "tenants/<slug:slug>/conversations/<str:conversation_id>/",
+        views.conversation_detail,
+        name="conversation",
+    ),
 ]

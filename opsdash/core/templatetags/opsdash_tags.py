@@ -18,3 +18,57 @@ def query_with(context: template.Context, **changes: object) -> str:
             params[key] = str(value)
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.0523 → '5.2 %'."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f} %"
+
+
+@register.filter
+def percent_change(value: float | None) -> str:
+    """0.25 → '+25 %', -0.1 → '−10 %'."""
+    if value is None:
+        return "—"
+    sign = "+" if value >= 0 else "−"
+    return f"{sign}{abs(value) * 100:.0f} %"
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    """Latency for people: '840 ms', '2.3 s'."""
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.0f} ms"
+
+
+@register.filter
+def usd(value: object, digits: int = 2) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    return f"${amount:,.{digits}f}"
+
+
+@register.filter
+def split(value: str, sep: str = " ") -> list[str]:
+    return value.split(sep)
+
+
+@register.filter
+def pp(value: float | None) -> str:
+    """A difference of two rates in percentage points: 0.123 → '+12.3 pp'."""
+    if value is None:
+        return "—"
+    sign = "+" if value >= 0 else "−"
+    return f"{sign}{abs(value) * 100:.1f} pp"

@@ -1,0 +1,149 @@
+"""Reads over eval results: which prompt versions fail, and which cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+
+from opsdash.evals.models import EvalResult
+
+# A prompt version whose results fail this often over the window counts as failing.
+FAILING_RATE = 0.10
+
+
+@dataclass
+class PromptVersionStats:
+    prompt_id: str
+    prompt_version: str
+    results: int
+    failures: int
+    runs: int
+    cases: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    failing_metrics: list[tuple[str, int, int]] = field(default_factory=list)  # (metric, failed, total)
+    previous_version: str | None = None
+    previous_failure_rate: float | None = None
+    production_error_rate: float | None = None
+    production_requests: int = 0
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failures / self.results if self.results else 0.0
+
+    @property
+    def change(self) -> float | None:
+        if self.previous_failure_rate is None:
+            return None
+        return self.failure_rate - self.previous_failure_rate
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.prompt_id}@{self.prompt_version}"
+
+
+def _window(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> QuerySet[EvalResult]:
+    results = EvalResult.objects.filter(ts__gte=start, ts__lt=end)
+    if prompt_id:
+        results = results.filter(prompt_id=prompt_id)
+    return results
+
+
+def prompt_versions(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> list[PromptVersionStats]:
+    """Prompt versions with results in the window, worst failure rate first."""
+    rows = (
+        _window(start, end, prompt_id)
+        .values("prompt_id", "prompt_version")
+        .annotate(
+            results=Count("id"),
+            failures=Count("id", filter=Q(passed=False)),
+            runs=Count("run_id", distinct=True),
+            cases=Count("case_id", distinct=True),
+            first_seen=Min("ts"),
+            last_seen=Max("ts"),
+        )
+    )
+    stats = {
+        (r["prompt_id"], r["prompt_version"]): PromptVersionStats(
+            r["prompt_id"],
+            r["prompt_version"],
+            r["results"],
+            r["failures"],
+            r["runs"],
+            r["cases"],
+            r["first_seen"],
+            r["last_seen"],
+        )
+        for r in rows
+    }
+    if not stats:
+        return []
+    metric_rows = (
+        _window(start, end, prompt_id)
+        .values("prompt_id", "prompt_version", "metric")
+        .annotate(total=Count("id"), failed=Count("id", filter=Q(passed=False)))
+    )
+    for m in metric_rows:
+        if m["failed"]:
+            stats[(m["prompt_id"], m["prompt_version"])].failing_metrics.append((m["metric"], m["failed"], m["total"]))
+    for s in stats.values():
+        s.failing_metrics.sort(key=lambda item: -item[1] / item[2])
+    _attach_previous_versions(stats)
+    return sorted(stats.values(), key=lambda s: (-s.failure_rate, -s.results, s.prompt))
+
+
+def _attach_previous_versions(stats: dict[tuple[str, str], PromptVersionStats]) -> None:
+    """The version released before each one (by first result), with its failure rate over all time."""
+    prompt_ids = {key[0] for key in stats}
+    history = (
+        EvalResult.objects.filter(prompt_id__in=prompt_ids)
+        .values("prompt_id", "prompt_version")
+        .annotate(first=Min("ts"), results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+        .order_by("prompt_id", "first")
+    )
+    by_prompt: dict[str, list[Any]] = defaultdict(list)
+    for row in history:
+        by_prompt[row["prompt_id"]].append(row)
+    for (prompt_id, version), s in stats.items():
+        versions = by_prompt[prompt_id]
+        position = next((i for i, v in enumerate(versions) if v["prompt_version"] == version), None)
+        if position:
+            before = versions[position - 1]
+            s.previous_version = before["prompt_version"]
+            s.previous_failure_rate = before["failures"] / before["results"] if before["results"] else None
+
+
+def failing_prompt_count(start: dt.datetime, end: dt.datetime) -> int:
+    return sum(1 for s in prompt_versions(start, end) if s.failure_rate >= FAILING_RATE)
+
+
+def runs_of(prompt_id: str, prompt_version: str, start: dt.datetime, end: dt.datetime) -> list[Any]:
+    return list(
+        _window(start, end, prompt_id)
+        .filter(prompt_version=prompt_version)
+        .values("run_id", "suite", "model")
+        .annotate(
+            started=Min("ts"),
+            results=Count("id"),
+            failures=Count("id", filter=Q(passed=False)),
+            cases=Count("case_id", distinct=True),
+        )
+        .order_by("-started")
+    )
+
+
+def failing_cases(run_id: str) -> QuerySet[EvalResult]:
+    return EvalResult.objects.filter(run_id=run_id, passed=False).order_by("case_id", "metric")
+
+
+def run_summary(run_id: str) -> Any:
+    return (
+        EvalResult.objects.filter(run_id=run_id)
+        .values("run_id", "suite", "prompt_id", "prompt_version", "model", "model_hash")
+        .annotate(started=Min("ts"), results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+        .first()
+    )

@@ -1,0 +1,152 @@
+"""Plotly figures for the latency, cost and overview pages, as JSON for charts.js."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from opsdash.lib import histogram
+from opsdash.lib.plotting import HEATMAP_SCALE, PALETTE, base_layout, figure_json
+
+# The heatmap shows 4 rows per doubling (16 fine buckets merged 4 by 4): enough to see
+# the shape, few enough to read.
+HEATMAP_MERGE = 4
+
+
+def _ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.3g} s"
+    return f"{value:.3g} ms"
+
+
+def _heatmap_rows() -> tuple[list[tuple[int, int]], list[str]]:
+    """(first, last) fine bucket per displayed row and each row's label."""
+    rows = [(0, 0)]
+    labels = ["< 1 ms"]
+    for first in range(1, histogram.LOG_BUCKETS + 1, HEATMAP_MERGE):
+        last = min(first + HEATMAP_MERGE - 1, histogram.LOG_BUCKETS)
+        rows.append((first, last))
+        labels.append(f"{_ms(histogram.lower_bound(first))}–{_ms(histogram.upper_bound(last))}")
+    rows.append((histogram.OVERFLOW, histogram.OVERFLOW))
+    labels.append(f"≥ {_ms(histogram.MAX_EDGE)}")
+    return rows, labels
+
+
+def latency_heatmap(steps: list[dt.datetime], matrix: np.ndarray) -> dict[str, Any]:
+    rows, labels = _heatmap_rows()
+    merged = np.stack([matrix[:, a : b + 1].sum(axis=1) for a, b in rows], axis=0)  # rows × steps
+    used = np.nonzero(merged.sum(axis=1))[0]
+    if used.size:
+        lo, hi = max(int(used[0]) - 1, 0), min(int(used[-1]) + 2, len(rows))
+    else:
+        lo, hi = 0, 1
+    z = merged[lo:hi].astype(float)
+    z[z == 0] = np.nan  # empty cells stay blank instead of the lowest colour
+    figure = go.Figure(
+        go.Heatmap(
+            x=steps,
+            y=labels[lo:hi],
+            z=z,
+            colorscale=HEATMAP_SCALE,
+            colorbar={"title": {"text": "requests"}},
+            hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>latency %{y}<br>%{z:,} requests<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        base_layout(
+            height=360,
+            hovermode="closest",
+            yaxis={"title": {"text": "latency (log buckets)"}},
+            xaxis={"title": {"text": "time (UTC)"}},
+        )
+    )
+    return figure_json(figure)
+
+
+def quantile_lines(
+    steps: list[dt.datetime],
+    lines: dict[str, list[float | None]],
+    title: str = "latency (ms)",
+    slo_ms: float | None = None,
+) -> dict[str, Any]:
+    figure = go.Figure()
+    for i, (name, values) in enumerate(lines.items()):
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=values,
+                name=name,
+                mode="lines",
+                line={"color": PALETTE[i % len(PALETTE)], "width": 2},
+                connectgaps=False,
+                hovertemplate="%{y:,.0f} ms",
+            )
+        )
+    if slo_ms is not None:
+        figure.add_hline(y=slo_ms, line={"dash": "dash", "color": "#B3261E"}, annotation_text=f"SLO {slo_ms:g} ms")
+    figure.update_layout(base_layout(yaxis={"title": {"text": title}, "rangemode": "tozero"}))
+    return figure_json(figure)
+
+
+def sparkline(steps: list[dt.datetime], values: np.ndarray | list[float], color: str = PALETTE[0]) -> dict[str, Any]:
+    figure = go.Figure(
+        go.Scatter(
+            x=steps,
+            y=list(values),
+            mode="lines",
+            line={"color": color, "width": 1.5},
+            fill="tozeroy",
+            hovertemplate="%{x|%H:%M} %{y:,.3~g}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        base_layout(
+            height=48,
+            margin={"l": 0, "r": 0, "t": 0, "b": 0},
+            showlegend=False,
+            hovermode="x",
+            xaxis={"visible": False},
+            yaxis={"visible": False, "rangemode": "tozero"},
+        )
+    )
+    return figure_json(figure)
+
+
+def stacked_cost(steps: list[dt.datetime], stacks: dict[str, np.ndarray]) -> dict[str, Any]:
+    figure = go.Figure()
+    for i, (name, values) in enumerate(stacks.items()):
+        figure.add_trace(
+            go.Bar(
+                x=steps,
+                y=list(values),
+                name=name,
+                marker={"color": PALETTE[i % len(PALETTE)]},
+                hovertemplate=f"{name}: $%{{y:,.2f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(base_layout(barmode="stack", yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"}))
+    return figure_json(figure)
+
+
+def bars(labels: list[str], values: list[float], axis_title: str, prefix: str = "") -> dict[str, Any]:
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker={"color": PALETTE[0]},
+            hovertemplate=f"%{{y}}: {prefix}%{{x:,.2f}}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        base_layout(
+            height=max(160, 28 * len(labels) + 60),
+            hovermode="closest",
+            xaxis={"title": {"text": axis_title}, "tickprefix": prefix},
+            yaxis={"autorange": "reversed"},
+        )
+    )
+    return figure_json(figure)

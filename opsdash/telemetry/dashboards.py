@@ -1,0 +1,193 @@
+"""What the overview, latency and cost pages show, assembled from selectors and charts.
+
+Views stay thin: each page is one function here returning its template context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.utils import timezone
+
+from opsdash.lib import histogram
+from opsdash.telemetry import charts, selectors
+from opsdash.telemetry.filters import Filters
+
+BREAKDOWNS = ("route", "model", "prompt")
+TOP = 6
+
+
+def _label(by: str, key: Any, names: dict[int, str]) -> str:
+    if by == "tenant":
+        return names.get(key, str(key))
+    return str(key)
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    if now is None or before in (None, 0):
+        return None
+    return (now - before) / before  # type: ignore[operator]
+
+
+def overview(f: Filters) -> dict[str, Any]:
+    current = selectors.totals(f)
+    previous = selectors.totals(f, f.range.previous().start, f.range.previous().end)
+    s = selectors.series(f, None, ("requests", "errors", "timeouts", "cost_usd"))
+    row = s.by_key.get(None, {m: np.zeros(len(s.steps)) for m in ("requests", "errors", "timeouts", "cost_usd")})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error_rate = np.where(row["requests"] > 0, (row["errors"] + row["timeouts"]) / row["requests"], np.nan)
+    steps, matrices = selectors.latency_matrix(f)
+    p95_line = selectors.quantile_lines(matrices.get(None, np.zeros((len(steps), histogram.BUCKETS))), (0.95,))[0.95]
+    return {
+        "current": current,
+        "previous": previous,
+        "requests_change": _change(current.requests, previous.requests),
+        "p95_change": _change(current.p95, previous.p95),
+        "spark_requests": charts.sparkline(s.steps, row["requests"]),
+        "spark_errors": charts.sparkline(s.steps, np.nan_to_num(error_rate) * 100, color="#D55E00"),
+        "spark_p95": charts.sparkline(steps, [v or 0 for v in p95_line], color="#E69F00"),
+        "spark_cost": charts.sparkline(s.steps, row["cost_usd"], color="#009E73"),
+        "spend": spend_today(f),
+    }
+
+
+def spend_today(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Spend since 00:00 UTC against the sum of the daily budgets of the tenants in view."""
+    from opsdash.tenants.models import Tenant
+
+    now = now or timezone.now()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = selectors.totals(f, day, now + dt.timedelta(minutes=1)).cost_usd
+    tenants = Tenant.objects.all()
+    ids = f.tenant_ids()
+    if ids is not None:
+        tenants = tenants.filter(pk__in=ids)
+    budget = sum((t.daily_budget_usd or Decimal(0) for t in tenants), Decimal(0))
+    return {"spent": spent, "budget": budget or None, "ratio": float(spent / budget) if budget else None}
+
+
+def latency(f: Filters, by: str) -> dict[str, Any]:
+    steps, matrices = selectors.latency_matrix(f)
+    empty = np.zeros((len(steps), histogram.BUCKETS), dtype=np.int64)
+    overall = matrices.get(None, empty)
+    q = selectors.quantile_lines(overall)
+    _, ttft = selectors.latency_matrix(f, column="ttft")
+    tq = selectors.quantile_lines(ttft.get(None, empty), (0.5, 0.95))
+
+    context: dict[str, Any] = {
+        "has_data": bool(overall.sum()),
+        "heatmap": charts.latency_heatmap(steps, overall),
+        "quantiles": charts.quantile_lines(steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}),
+        "ttft": charts.quantile_lines(steps, {"TTFT p50": tq[0.5], "TTFT p95": tq[0.95]}, "time to first token (ms)"),
+        "quantile_rows": [
+            {"t": t, "p50": q[0.5][i], "p95": q[0.95][i], "p99": q[0.99][i], "ttft_p95": tq[0.95][i]}
+            for i, t in enumerate(steps)
+            if q[0.5][i] is not None
+        ],
+        "by": by,
+    }
+    if f.narrowed_by == by:
+        context["breakdown"] = None
+        context["slowest"] = []
+        return context
+    current = selectors.totals_by(f, by)
+    previous = selectors.totals_by(f, by, f.range.previous().start, f.range.previous().end)
+    top = selectors.top_keys(current, TOP)
+    _, per_key = selectors.latency_matrix(f, by)
+    lines = {str(key): selectors.quantile_lines(per_key.get(key, empty), (0.95,))[0.95] for key in top}
+    context["breakdown"] = charts.quantile_lines(steps, lines, f"p95 latency by {by} (ms)")
+    rows = []
+    for key, tot in current.items():
+        before = previous.get(key)
+        p95 = tot.p95
+        prev_p95 = before.p95 if before else None
+        rows.append(
+            {
+                "key": key,
+                "p50": tot.quantile(0.5),
+                "p95": p95,
+                "p99": tot.quantile(0.99),
+                "previous_p95": prev_p95,
+                "change": _change(p95, prev_p95),
+                "requests": tot.requests,
+                "error_rate": tot.error_rate,
+                "query": f.query(**{by: key}),
+            }
+        )
+    rows.sort(key=lambda r: -(r["p95"] or 0))
+    context["slowest"] = rows[:20]
+    return context
+
+
+def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    s = selectors.series(f, "tenant", ("cost_usd",))
+    names = selectors.tenant_names(set(s.by_key))
+    ranked = sorted(s.by_key.items(), key=lambda kv: -float(kv[1]["cost_usd"].sum()))
+    stacks: dict[str, np.ndarray] = {}
+    for key, arrays in ranked[:8]:
+        stacks[names.get(key, str(key))] = arrays["cost_usd"]
+    if len(ranked) > 8:
+        stacks["other tenants"] = np.sum([a["cost_usd"] for _, a in ranked[8:]], axis=0)
+
+    by_model = selectors.totals_by(f, "model")
+    model_rows = sorted(by_model.items(), key=lambda kv: -float(kv[1].cost_usd))
+    table = tenant_cost_table(f, now)
+    unknown = sum(t.cost_unknown for t in by_model.values())
+    return {
+        "stacked": charts.stacked_cost(s.steps, stacks),
+        "has_data": bool(ranked),
+        "by_model": charts.bars(
+            [str(k) for k, _ in model_rows], [float(t.cost_usd) for _, t in model_rows], "cost (USD)", "$"
+        ),
+        "model_rows": [{"model": k, "totals": t} for k, t in model_rows],
+        "tenants": table,
+        "unknown_cost_requests": unknown,
+    }
+
+
+def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
+    """Per tenant in view: range totals, today, month to date, budgets, forecast."""
+    from opsdash.tenants.models import Tenant
+
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + dt.timedelta(days=32)).replace(day=1)
+    in_range = selectors.totals_by(f, "tenant")
+    today = selectors.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1))
+    mtd = selectors.totals_by(f, "tenant", month, now + dt.timedelta(hours=1))
+    # Forecast: month to date plus the daily average of the last 7 full days, for the days left.
+    week_start = max(day - dt.timedelta(days=7), month - dt.timedelta(days=7))
+    recent = selectors.totals_by(f, "tenant", week_start, day)
+    days_in_recent = max((day - week_start).days, 1)
+    days_left = (next_month - now).total_seconds() / 86400
+
+    tenants = Tenant.objects.all()
+    ids = f.tenant_ids()
+    if ids is not None:
+        tenants = tenants.filter(pk__in=ids)
+    rows: list[dict[str, Any]] = []
+    for tenant in tenants.order_by("slug"):
+        tot = in_range.get(tenant.pk, selectors.Totals())
+        month_cost = mtd.get(tenant.pk, selectors.Totals()).cost_usd
+        daily_avg = recent.get(tenant.pk, selectors.Totals()).cost_usd / days_in_recent
+        forecast = month_cost + daily_avg * Decimal(str(round(days_left, 4)))
+        budget = tenant.monthly_budget_usd
+        rows.append(
+            {
+                "tenant": tenant,
+                "totals": tot,
+                "today": today.get(tenant.pk, selectors.Totals()).cost_usd,
+                "month": month_cost,
+                "daily_budget": tenant.daily_budget_usd,
+                "monthly_budget": budget,
+                "used": float(month_cost / budget) if budget else None,
+                "forecast": forecast,
+                "forecast_over": bool(budget and forecast > budget),
+            }
+        )
+    rows.sort(key=lambda r: -float(r["month"]))
+    return rows

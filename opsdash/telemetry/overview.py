@@ -1,0 +1,33 @@
+"""Overview tiles that come from other areas: safety flags, failing prompts, running actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.apps import apps
+
+from opsdash.accounts.access import scope_queryset
+from opsdash.telemetry.filters import Filters
+
+
+def extra_tiles(user: Any, f: Filters) -> dict[str, Any]:
+    from opsdash.safety.models import SafetyFlag
+
+    flags = scope_queryset(user, SafetyFlag.objects.filter(ts__gte=f.range.start, ts__lt=f.range.end, resolved_at=None))
+    if f.tenant is not None:
+        flags = flags.filter(tenant=f.tenant)
+    from opsdash.evals.selectors import failing_prompt_count
+
+    tiles: dict[str, Any] = {
+        "open_flags": flags.count(),
+        "failing_prompts": failing_prompt_count(f.range.end - dt.timedelta(days=7), f.range.end),
+        "running_actions": None,
+    }
+    try:
+        ActionRun = apps.get_model("actions", "ActionRun")
+    except LookupError:
+        return tiles
+    runs = scope_queryset(user, ActionRun.objects.filter(state__in=["queued", "running", "awaiting_approval"]))
+    tiles["running_actions"] = runs.count()
+    return tiles

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from opsdash.audit.models import AuditEvent
+from tests.dashboards.conftest import raw_stats
+
+
+def test_the_tenant_table_equals_raw_sums(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/cost/?range=24h")
+    assert response.status_code == 200
+    exact = raw_stats(group="t.slug")
+    rows = {r["tenant"].slug: r for r in response.context["tenants"]}
+    for slug, stats in exact.items():
+        totals = rows[slug]["totals"]
+        assert totals.requests == stats["requests"]
+        assert totals.cost_usd == stats["cost"]
+        assert totals.cost_unknown == stats["unknown"]
+        assert totals.input_tokens == stats["input"]
+        assert totals.output_tokens == stats["output"]
+
+
+def test_it_shows_unknown_cost_as_unknown_not_zero(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/cost/?range=24h")
+    unknown = raw_stats()[None]["unknown"]
+    assert unknown > 0
+    assert response.context["unknown_cost_requests"] == unknown
+    assert b"have an unknown cost" in response.content
+    model_rows = {m["model"]: m["totals"] for m in response.context["model_rows"]}
+    assert model_rows["nopricing-3"].cost_usd == Decimal(0)
+    assert model_rows["nopricing-3"].cost_unknown == model_rows["nopricing-3"].requests
+
+
+def test_the_csv_export_has_the_same_numbers_and_is_audited(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/cost/export.csv?range=24h")
+    rows = {r["tenant"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
+    exact = raw_stats(group="t.slug")
+    for slug, stats in exact.items():
+        assert int(rows[slug]["requests"]) == stats["requests"]
+        assert Decimal(rows[slug]["cost_usd_range"]) == stats["cost"].quantize(Decimal("0.000001"))
+    assert AuditEvent.objects.filter(action="cost.export", actor=alice).exists()
+
+
+def test_a_scoped_viewer_sees_and_exports_only_their_tenants(client, southie, traffic):
+    client.force_login(southie)
+    page = client.get("/cost/?range=24h")
+    assert [r["tenant"].slug for r in page.context["tenants"]] == ["south"]
+    export = client.get("/cost/export.csv?range=24h").content.decode()
+    assert "north" not in export
+    assert "south" in export
+    assert client.get("/cost/export.csv?tenant=north").status_code == 404
+
+
+def test_it_reads_a_bounded_number_of_queries(client, alice, traffic, django_assert_max_num_queries):
+    client.force_login(alice)
+    with django_assert_max_num_queries(25):
+        client.get("/cost/?range=30d")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.dashboards.conftest import plotly_array, raw_stats
+
+
+def test_it_ranks_routes_by_p95_matching_raw_events(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/latency/?range=24h&by=route")
+    assert response.status_code == 200
+    exact = raw_stats(group="route")
+    rows = {r["key"]: r for r in response.context["slowest"]}
+    assert set(rows) == set(exact)
+    for route, stats in exact.items():
+        assert rows[route]["requests"] == stats["requests"]
+        assert rows[route]["p95"] == pytest.approx(stats["p95"], rel=0.02)
+    # The slow route is first.
+    assert response.context["slowest"][0]["key"] == "/summarize"
+
+
+def test_it_breaks_down_by_model_within_a_tenant(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/latency/?range=24h&by=model&tenant=south")
+    exact = raw_stats("t.slug = %s", ["south"], group="model")
+    rows = {r["key"]: r for r in response.context["slowest"]}
+    for model, stats in exact.items():
+        assert rows[model]["requests"] == stats["requests"]
+        assert rows[model]["p95"] == pytest.approx(stats["p95"], rel=0.02)
+
+
+def test_the_heatmap_counts_every_request(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/latency/?range=24h&route=/chat")
+    z = plotly_array(response.context["heatmap"]["data"][0]["z"])
+    counted = np.nansum(z)
+    assert counted == raw_stats("e.route = %s", ["/chat"])[None]["requests"]
+
+
+def test_it_refuses_two_narrowing_filters_at_once(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/latency/?route=/chat&model=fast-1")
+    assert response.status_code == 400
+    assert b"one of route, model or prompt at a time" in response.content
+
+
+def test_it_says_so_when_nothing_matches(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/latency/?route=/nope")
+    assert response.status_code == 200
+    assert b"No requests in this range" in response.content
+
+
+def test_it_reads_a_bounded_number_of_queries(client, alice, traffic, django_assert_max_num_queries):
+    client.force_login(alice)
+    with django_assert_max_num_queries(20):
+        client.get("/latency/?range=30d")
