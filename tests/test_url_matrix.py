@@ -39,6 +39,9 @@ EXPECTATIONS: dict[str, tuple[str, str, dict[str, int]]] = {
     "tenant-detail": ("GET", "acme", {**PAGE, "scoped_viewer": 404}),
     "actions": ("GET", "", PAGE),
     "action-detail": ("GET", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "cost-export": ("GET", "", PAGE),
+    "eval-run": ("GET", "missing_run_id", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "conversation": ("GET", "acme_missing_conversation", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
     "audit": ("GET", "", PAGE),
     "audit-export": ("GET", "", PAGE),
     "settings-users": ("GET", "", ADMIN_PAGE),
@@ -81,6 +84,10 @@ def kwargs_for(kind: str, fixtures: dict[str, Any]) -> dict[str, Any]:
         return {"slug": "acme"}
     if kind == "missing_run":
         return {"run_id": 999999}
+    if kind == "missing_run_id":
+        return {"run_id": "no-such-run"}
+    if kind == "acme_missing_conversation":
+        return {"slug": "acme", "conversation_id": "no-such-conversation"}
     if kind == "target_user":
         return {"user_id": fixtures["target"].pk}
     if kind == "token":

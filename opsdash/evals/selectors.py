@@ -145,5 +145,6 @@ def run_summary(run_id: str) -> Any:
         EvalResult.objects.filter(run_id=run_id)
         .values("run_id", "suite", "prompt_id", "prompt_version", "model", "model_hash")
         .annotate(started=Min("ts"), results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+        .order_by("run_id")
         .first()
     )
