@@ -22,25 +22,23 @@ def _ms(value: float) -> str:
     return f"{value:.3g} ms"
 
 
-def _heatmap_rows() -> tuple[list[tuple[int, int]], list[str]]:
-    """(first, last) fine bucket per displayed row and each row's label."""
-    rows = [(0, 0)]
+def _heatmap_labels(rows: int) -> list[str]:
     labels = ["< 1 ms"]
-    for first in range(1, histogram.LOG_BUCKETS + 1, HEATMAP_MERGE):
+    for row in range(1, rows - 1):
+        first = (row - 1) * HEATMAP_MERGE + 1
         last = min(first + HEATMAP_MERGE - 1, histogram.LOG_BUCKETS)
-        rows.append((first, last))
         labels.append(f"{_ms(histogram.lower_bound(first))}–{_ms(histogram.upper_bound(last))}")
-    rows.append((histogram.OVERFLOW, histogram.OVERFLOW))
     labels.append(f"≥ {_ms(histogram.MAX_EDGE)}")
-    return rows, labels
+    return labels
 
 
 def latency_heatmap(steps: list[dt.datetime], matrix: np.ndarray) -> dict[str, Any]:
-    rows, labels = _heatmap_rows()
-    merged = np.stack([matrix[:, a : b + 1].sum(axis=1) for a, b in rows], axis=0)  # rows × steps
+    """``matrix`` is steps × display rows of request counts (see selectors.heatmap_counts)."""
+    labels = _heatmap_labels(matrix.shape[1])
+    merged = matrix.T  # rows × steps
     used = np.nonzero(merged.sum(axis=1))[0]
     if used.size:
-        lo, hi = max(int(used[0]) - 1, 0), min(int(used[-1]) + 2, len(rows))
+        lo, hi = max(int(used[0]) - 1, 0), min(int(used[-1]) + 2, len(labels))
     else:
         lo, hi = 0, 1
     z = merged[lo:hi].astype(float)

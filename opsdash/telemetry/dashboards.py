@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
-from opsdash.lib import histogram
 from opsdash.telemetry import charts, selectors
 from opsdash.telemetry.filters import Filters
 
@@ -39,8 +38,8 @@ def overview(f: Filters) -> dict[str, Any]:
     row = s.by_key.get(None, {m: np.zeros(len(s.steps)) for m in ("requests", "errors", "timeouts", "cost_usd")})
     with np.errstate(divide="ignore", invalid="ignore"):
         error_rate = np.where(row["requests"] > 0, (row["errors"] + row["timeouts"]) / row["requests"], np.nan)
-    steps, matrices = selectors.latency_matrix(f)
-    p95_line = selectors.quantile_lines(matrices.get(None, np.zeros((len(steps), histogram.BUCKETS))), (0.95,))[0.95]
+    p95_by_step = selectors.quantiles(f, qs=(0.95,), per_step=True)
+    p95_line = selectors.line(p95_by_step, None, 0.95, len(s.steps))
     return {
         "current": current,
         "previous": previous,
@@ -48,7 +47,7 @@ def overview(f: Filters) -> dict[str, Any]:
         "p95_change": _change(current.p95, previous.p95),
         "spark_requests": charts.sparkline(s.steps, row["requests"]),
         "spark_errors": charts.sparkline(s.steps, np.nan_to_num(error_rate) * 100, color="#D55E00"),
-        "spark_p95": charts.sparkline(steps, [v or 0 for v in p95_line], color="#E69F00"),
+        "spark_p95": charts.sparkline(s.steps, [v or 0 for v in p95_line], color="#E69F00"),
         "spark_cost": charts.sparkline(s.steps, row["cost_usd"], color="#009E73"),
         "spend": spend_today(f),
     }
@@ -70,16 +69,16 @@ def spend_today(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def latency(f: Filters, by: str) -> dict[str, Any]:
-    steps, matrices = selectors.latency_matrix(f)
-    empty = np.zeros((len(steps), histogram.BUCKETS), dtype=np.int64)
-    overall = matrices.get(None, empty)
-    q = selectors.quantile_lines(overall)
-    _, ttft = selectors.latency_matrix(f, column="ttft")
-    tq = selectors.quantile_lines(ttft.get(None, empty), (0.5, 0.95))
+    steps, heat = selectors.heatmap_counts(f, charts.HEATMAP_MERGE)
+    n = len(steps)
+    per_step = selectors.quantiles(f, per_step=True)
+    ttft = selectors.quantiles(f, qs=(0.5, 0.95), per_step=True, column="ttft")
+    q = {p: selectors.line(per_step, None, p, n) for p in (0.5, 0.95, 0.99)}
+    tq = {p: selectors.line(ttft, None, p, n) for p in (0.5, 0.95)}
 
     context: dict[str, Any] = {
-        "has_data": bool(overall.sum()),
-        "heatmap": charts.latency_heatmap(steps, overall),
+        "has_data": bool(heat.sum()),
+        "heatmap": charts.latency_heatmap(steps, heat),
         "quantiles": charts.quantile_lines(steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}),
         "ttft": charts.quantile_lines(steps, {"TTFT p50": tq[0.5], "TTFT p95": tq[0.95]}, "time to first token (ms)"),
         "quantile_rows": [
@@ -94,10 +93,11 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
         context["slowest"] = []
         return context
     current = selectors.totals_by(f, by)
-    previous = selectors.totals_by(f, by, f.range.previous().start, f.range.previous().end)
+    previous_range = f.range.previous()
+    previous = selectors.totals_by(f, by, previous_range.start, previous_range.end)
     top = selectors.top_keys(current, TOP)
-    _, per_key = selectors.latency_matrix(f, by)
-    lines = {str(key): selectors.quantile_lines(per_key.get(key, empty), (0.95,))[0.95] for key in top}
+    per_key = selectors.quantiles(f, by, qs=(0.95,), per_step=True, keys=top)
+    lines = {str(key): selectors.line(per_key, key, 0.95, n) for key in top}
     context["breakdown"] = charts.quantile_lines(steps, lines, f"p95 latency by {by} (ms)")
     rows = []
     for key, tot in current.items():

@@ -60,7 +60,8 @@ class Totals:
     cost_unknown: int = 0
     latency_sum_ms: float = 0.0
     safety_flags: int = 0
-    hist: np.ndarray = field(default_factory=lambda: np.zeros(histogram.BUCKETS, dtype=np.int64))
+    # p50, p95 and p99 of latency, read with the sums (see quantiles()).
+    quantile_values: dict[float, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -72,7 +73,7 @@ class Totals:
         return self.failed / self.requests if self.requests else None
 
     def quantile(self, q: float) -> float | None:
-        return histogram.quantiles_dense(self.hist, [q])[0]
+        return self.quantile_values.get(q)
 
     @property
     def p95(self) -> float | None:
@@ -134,7 +135,11 @@ def _totals_from(row: tuple[Any, ...]) -> Totals:
 
 
 def totals_by(
-    f: Filters, by: str | None = None, start: dt.datetime | None = None, end: dt.datetime | None = None
+    f: Filters,
+    by: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    with_quantiles: bool = True,
 ) -> dict[Any, Totals]:
     """Sums and latency histogram over the range, per value of ``by`` (one key None without ``by``)."""
     start = start or f.range.start
@@ -146,17 +151,17 @@ def totals_by(
     result: dict[Any, Totals] = {}
     for row in _fetch(f"SELECT {key}, {_sums_sql()} FROM {table} WHERE {where} GROUP BY 1", params):
         result[row[0]] = _totals_from(row[1:])
-    hist_sql = (
-        f"SELECT {key}, h.i, sum(h.c) FROM {table} r, unnest(r.latency_hist_idx, r.latency_hist_cnt) AS h(i, c) "
-        f"WHERE {where} GROUP BY 1, 2"
-    )
-    for dim, index, count in _fetch(hist_sql, params):
-        result[dim].hist[index] += count
+    if with_quantiles and result:
+        for (dim, _), values in quantiles(f, by, start=start, end=end).items():
+            if dim in result:
+                result[dim].quantile_values = values
     return result
 
 
-def totals(f: Filters, start: dt.datetime | None = None, end: dt.datetime | None = None) -> Totals:
-    return totals_by(f, None, start, end).get(None, Totals())
+def totals(
+    f: Filters, start: dt.datetime | None = None, end: dt.datetime | None = None, with_quantiles: bool = True
+) -> Totals:
+    return totals_by(f, None, start, end, with_quantiles).get(None, Totals())
 
 
 @dataclass
@@ -197,38 +202,96 @@ def series(f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requ
     return Series(steps, by_key)
 
 
-def latency_matrix(
-    f: Filters, by: str | None = None, column: str = "latency"
-) -> tuple[list[dt.datetime], dict[Any, np.ndarray]]:
-    """Histogram counts per chart step: {key: array[steps, BUCKETS]}."""
-    steps = _steps(f)
-    index = {t: i for i, t in enumerate(steps)}
+def _step_sql() -> str:
+    # Chart step of a bucket as an integer, so rows come back as small ints, not timestamps.
+    return "floor(extract(epoch FROM bucket - %(origin)s) / %(step)s)::int"
+
+
+def _interpolate(index: int, before: int, count: int, rank: float) -> float:
+    """The value at ``rank`` inside bucket ``index`` (as histogram.quantiles_dense does)."""
+    frac = min(max((rank - before) / count, 0.0), 1.0) if count else 0.0
+    if index == 0:
+        return frac * float(histogram.EDGES[0])
+    if index >= histogram.OVERFLOW:
+        return histogram.MAX_EDGE
+    lo, hi = float(histogram.EDGES[index - 1]), float(histogram.EDGES[index])
+    return lo * (hi / lo) ** frac
+
+
+def quantiles(
+    f: Filters,
+    by: str | None = None,
+    qs: tuple[float, ...] = (0.5, 0.95, 0.99),
+    per_step: bool = False,
+    column: str = "latency",
+    keys: list[Any] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[tuple[Any, int], dict[float, float]]:
+    """Quantiles from the rollup histograms, found in SQL: for every (key, step) only the
+    bucket holding each quantile comes back, and the value is interpolated inside it.
+
+    Returns {(key, step): {q: value}}; step is 0 unless ``per_step``.
+    """
+    start = start or f.range.start
+    end = end or f.range.end
     grouping = f.grouping(by)
-    where, params = _where(f, grouping, f.range.start, f.range.end)
+    where, params = _where(f, grouping, start, end)
     key = DIM_COLUMN[by] if by else "NULL"
-    sql = (
-        f"SELECT {key}, date_bin(%s, bucket, %s) AS t, h.i, sum(h.c) "
-        f"FROM {_table(f, f.range.start, f.range.end)} r, unnest(r.{column}_hist_idx, r.{column}_hist_cnt) AS h(i, c) "
-        f"WHERE {where} GROUP BY 1, 2, 3"
-    )
-    out: dict[Any, np.ndarray] = {}
-    for dim, t, bucket, count in _fetch(sql, [f.range.step, f.range.start, *params]):
-        matrix = out.get(dim)
-        if matrix is None:
-            matrix = out[dim] = np.zeros((len(steps), histogram.BUCKETS), dtype=np.int64)
-        i = index.get(t)
-        if i is not None:
-            matrix[i, bucket] += count
-    return steps, out
+    if keys is not None and by:
+        where += f" AND {key} = ANY(%(keys)s)"
+    step = _step_sql() if per_step else "0"
+    named = {f"p{i}": v for i, v in enumerate(params)}
+    where_named = where
+    for i in range(len(params)):
+        where_named = where_named.replace("%s", f"%(p{i})s", 1)
+    sql = f"""
+WITH h AS (
+    SELECT {key} AS k, {step} AS s, h.i, sum(h.c)::bigint AS c
+    FROM {_table(f, start, end)} r, unnest(r.{column}_hist_idx, r.{column}_hist_cnt) AS h(i, c)
+    WHERE {where_named}
+    GROUP BY 1, 2, 3
+), w AS (
+    SELECT k, s, i, c, sum(c) OVER (PARTITION BY k, s ORDER BY i) AS upto, sum(c) OVER (PARTITION BY k, s) AS total
+    FROM h
+)
+SELECT k, s, q, i, c, upto - c, total FROM w CROSS JOIN unnest(%(qs)s::float8[]) AS q
+WHERE upto >= q * total AND upto - c < q * total"""
+    named.update({"origin": f.range.start, "step": f.range.step.total_seconds(), "qs": list(qs), "keys": keys})
+    out: dict[tuple[Any, int], dict[float, float]] = {}
+    for k, s, q, index, count, before, total in _fetch(sql, named):  # type: ignore[arg-type]
+        out.setdefault((k, s), {})[q] = _interpolate(index, int(before), int(count), q * int(total))
+    return out
 
 
-def quantile_lines(matrix: np.ndarray, qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> dict[float, list[float | None]]:
-    lines: dict[float, list[float | None]] = {q: [] for q in qs}
-    for row in matrix:
-        values = histogram.quantiles_dense(row, list(qs))
-        for q, v in zip(qs, values, strict=True):
-            lines[q].append(v)
-    return lines
+def heatmap_counts(f: Filters, merge: int) -> tuple[list[dt.datetime], np.ndarray]:
+    """Request counts per chart step and per display row (``merge`` fine buckets per row;
+    row 0 is below 1 ms, the last row the overflow bucket)."""
+    steps = _steps(f)
+    rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
+    where, params = _where(f, f.grouping(None), f.range.start, f.range.end)
+    named = {f"p{i}": v for i, v in enumerate(params)}
+    for i in range(len(params)):
+        where = where.replace("%s", f"%(p{i})s", 1)
+    named.update({"origin": f.range.start, "step": f.range.step.total_seconds(), "merge": merge,
+                  "last": rows - 1, "overflow": histogram.OVERFLOW})  # fmt: skip
+    sql = f"""
+SELECT {_step_sql()} AS s,
+       CASE WHEN h.i = 0 THEN 0 WHEN h.i >= %(overflow)s THEN %(last)s ELSE (h.i - 1) / %(merge)s + 1 END AS row,
+       sum(h.c)
+FROM {_table(f, f.range.start, f.range.end)} r, unnest(r.latency_hist_idx, r.latency_hist_cnt) AS h(i, c)
+WHERE {where}
+GROUP BY 1, 2"""
+    matrix = np.zeros((len(steps), rows), dtype=np.int64)
+    for step, row, count in _fetch(sql, named):  # type: ignore[arg-type]
+        if 0 <= step < len(steps):
+            matrix[step, row] += count
+    return steps, matrix
+
+
+def line(values: dict[tuple[Any, int], dict[float, float]], key: Any, q: float, steps: int) -> list[float | None]:
+    """One quantile of one key per chart step, None where the step had no requests."""
+    return [values.get((key, i), {}).get(q) for i in range(steps)]
 
 
 def top_keys(totals_map: dict[Any, Totals], n: int, measure: str = "requests") -> list[Any]:

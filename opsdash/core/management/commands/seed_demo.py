@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from opsdash.core.demo import catalog
 from opsdash.core.demo.generator import DemoSizes, floor_hour, generate
-from opsdash.core.demo.load import DemoLoadError, ingest_all, record_seeding, write_catalog
+from opsdash.core.demo.load import DemoLoadError, load
 
 LIMITS = {"tenants": (1, 500), "days": (1, 365), "events": (1_000, 20_000_000)}
 
@@ -39,10 +40,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = DemoSizes()
-        parser.add_argument("--tenants", type=int, default=defaults.tenants, help="number of tenants (default 12)")
-        parser.add_argument("--days", type=int, default=defaults.days, help="days of traffic (default 30)")
         parser.add_argument(
-            "--events", type=int, default=defaults.events, help="about this many request events (default 300,000)"
+            "--tenants", type=int, default=defaults.tenants, help=f"number of tenants (default {defaults.tenants})"
+        )
+        parser.add_argument(
+            "--days", type=int, default=defaults.days, help=f"days of traffic (default {defaults.days})"
+        )
+        parser.add_argument(
+            "--events",
+            type=int,
+            default=defaults.events,
+            help=f"about this many request events (default {defaults.events:,})",
         )
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument(
@@ -63,6 +71,14 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name} must be between {low:,} and {high:,}, got {options[name]:,}")
         sizes = DemoSizes(tenants=options["tenants"], days=options["days"], events=options["events"])
         anchor = _anchor(options["anchor"])
+        # Ingest refuses events past the retention; keep an hour's slack for a slow load.
+        oldest_allowed = timezone.now() - timedelta(days=settings.OPSDASH_EVENT_RETENTION_DAYS) + timedelta(hours=1)
+        if anchor - timedelta(days=sizes.days) < oldest_allowed:
+            raise CommandError(
+                f"--days {sizes.days} from {anchor:%Y-%m-%d %H:%M} reaches past the event retention of "
+                f"{settings.OPSDASH_EVENT_RETENTION_DAYS} days (OPSDASH_EVENT_RETENTION_DAYS); use fewer days "
+                "or a later --anchor"
+            )
         slugs = [catalog.tenant_profile(t).slug for t in range(sizes.tenants)]
         taken = sorted(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
         if taken:
@@ -82,16 +98,10 @@ class Command(BaseCommand):
             f"  generated {data.event_count:,} events, {len(data.eval_results):,} eval results, "
             f"{len(data.documents):,} documents in {time.monotonic() - started:.1f}s"
         )
-        report = write_catalog(data)
-        say(
-            f"  tenants: {report.tenants}, keys: {report.keys}, model prices: {report.prices}, "
-            f"documents: {report.documents}"
-        )
         try:
-            ingest_all(data, report, say)
+            report = load(data, say)
         except DemoLoadError as exc:
             raise CommandError(str(exc)) from exc
-        record_seeding(data, report)
         say(
             f"seed_demo: stored {report.events:,} events ({report.event_duplicates:,} duplicates) and "
             f"{report.eval_results:,} eval results in {time.monotonic() - started:.1f}s. Stories to find:"
