@@ -22,7 +22,7 @@ def _evals_context(f: Filters) -> dict[str, Any]:
         versions = [v for v in versions if v.prompt_version == f.prompt_version]
     # Production error rate of the same prompt versions, from the rollups (route/model
     # filters do not apply to evals).
-    production = telemetry.totals_by(dataclasses.replace(f, route="", model=""), "prompt")
+    production = telemetry.totals_by(dataclasses.replace(f, route="", model=""), "prompt", with_quantiles=False)
     for v in versions:
         tot = production.get(v.prompt)
         if tot is not None:

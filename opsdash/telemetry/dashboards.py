@@ -59,7 +59,7 @@ def spend_today(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
 
     now = now or timezone.now()
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = selectors.totals(f, day, now + dt.timedelta(minutes=1)).cost_usd
+    spent = selectors.totals(f, day, now + dt.timedelta(minutes=1), with_quantiles=False).cost_usd
     tenants = Tenant.objects.all()
     ids = f.tenant_ids()
     if ids is not None:
@@ -133,7 +133,7 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     if len(ranked) > 8:
         stacks["other tenants"] = np.sum([a["cost_usd"] for _, a in ranked[8:]], axis=0)
 
-    by_model = selectors.totals_by(f, "model")
+    by_model = selectors.totals_by(f, "model", with_quantiles=False)
     model_rows = sorted(by_model.items(), key=lambda kv: -float(kv[1].cost_usd))
     table = tenant_cost_table(f, now)
     unknown = sum(t.cost_unknown for t in by_model.values())
@@ -156,12 +156,13 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + dt.timedelta(days=32)).replace(day=1)
-    in_range = selectors.totals_by(f, "tenant")
-    today = selectors.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1))
-    mtd = selectors.totals_by(f, "tenant", month, now + dt.timedelta(hours=1))
+    # Money and counts only: no latency quantiles needed here.
+    in_range = selectors.totals_by(f, "tenant", with_quantiles=False)
+    today = selectors.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1), with_quantiles=False)
+    mtd = selectors.totals_by(f, "tenant", month, now + dt.timedelta(hours=1), with_quantiles=False)
     # Forecast: month to date plus the daily average of the last 7 full days, for the days left.
     week_start = max(day - dt.timedelta(days=7), month - dt.timedelta(days=7))
-    recent = selectors.totals_by(f, "tenant", week_start, day)
+    recent = selectors.totals_by(f, "tenant", week_start, day, with_quantiles=False)
     days_in_recent = max((day - week_start).days, 1)
     days_left = (next_month - now).total_seconds() / 86400
 
