@@ -45,7 +45,7 @@ def test_it_keeps_settings_from_non_admins(client, bob, carol, name):
 def test_it_shows_an_empty_state_without_data(client, alice):
     client.force_login(alice)
     response = client.get(reverse("overview"))
-    assert b"Nothing to show yet" in response.content
+    assert b"No requests in this range" in response.content
     assert b"seed_demo" in response.content
 
 

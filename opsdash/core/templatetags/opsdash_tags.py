@@ -72,3 +72,18 @@ def pp(value: float | None) -> str:
         return "—"
     sign = "+" if value >= 0 else "−"
     return f"{sign}{abs(value) * 100:.1f} pp"
+
+
+@register.filter
+def duration(value: object) -> str:
+    """A timedelta for people: '5 minutes', '1 hour', '3 hours', '1 day'."""
+    import datetime as dt
+
+    if not isinstance(value, dt.timedelta):
+        return ""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
