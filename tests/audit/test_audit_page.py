@@ -108,3 +108,10 @@ def test_it_shows_a_broken_chain(client, alice, history):
     client.force_login(alice)
     assert b"chain broken at row" in client.get("/audit/").content
     cache.clear()
+
+
+def test_it_shows_what_changed_in_words(client, alice, carol, acme):
+    client.force_login(alice)
+    client.post(f"/settings/users/{carol.pk}/", {"role": "operator", "tenants": ["acme"]})
+    body = client.get("/audit/?action=user.role_change").content.decode()
+    assert "role: viewer → operator; tenants: all → acme" in body

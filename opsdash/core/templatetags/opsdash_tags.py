@@ -87,3 +87,29 @@ def duration(value: object) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} seconds"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+@register.filter
+def change_summary(event: object) -> str:
+    """An audit event's before/after as 'role: viewer → operator; tenants: all → acme'."""
+    before = getattr(event, "before", None) or {}
+    after = getattr(event, "after", None) or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return f"{before} → {after}"
+    parts = []
+    for key in list(dict.fromkeys([*before, *after])):
+        old, new = before.get(key), after.get(key)
+        if key in before and key in after:
+            if old != new:
+                parts.append(f"{key}: {_plain(old)} → {_plain(new)}")
+        elif key in after:
+            parts.append(f"{key}: {_plain(new)}")
+        else:
+            parts.append(f"{key}: {_plain(old)} → removed")
+    return "; ".join(parts)
