@@ -287,6 +287,9 @@ OPSDASH_MINUTE_ROLLUP_DAYS = env_int("OPSDASH_MINUTE_ROLLUP_DAYS", 3, minimum=1)
 ACTIONS_REQUIRE_APPROVAL = env_list("OPSDASH_ACTIONS_REQUIRE_APPROVAL", "purge_conversations")
 # Rows per batch of purges and deletes: each batch is one short transaction.
 ACTIONS_BATCH_SIZE = env_int("OPSDASH_ACTIONS_BATCH_SIZE", 5000, minimum=1)
+# After each batch a worker pauses for this share of the batch's duration, leaving the
+# database room for ingest while a long action runs.
+ACTIONS_BATCH_YIELD_PERCENT = env_int("OPSDASH_ACTIONS_BATCH_YIELD_PERCENT", 25, minimum=0, maximum=1000)
 # Documents embedded per batch of a re-embed.
 ACTIONS_EMBED_BATCH_SIZE = env_int("OPSDASH_ACTIONS_EMBED_BATCH_SIZE", 500, minimum=1)
 # A running action whose worker has not checkpointed for this long may be taken over.

@@ -8,9 +8,11 @@ urlpatterns = [
     path("", include("opsdash.accounts.urls")),
     path("", include("opsdash.telemetry.urls")),
     path("", include("opsdash.telemetry.otlp_urls")),
+    path("", include("opsdash.telemetry.api_urls")),
     path("", include("opsdash.evals.urls")),
     path("", include("opsdash.safety.urls")),
     path("", include("opsdash.tenants.urls")),
+    path("", include("opsdash.tenants.api_urls")),
     path("", include("opsdash.actions.urls")),
     path("", include("opsdash.audit.urls")),
 ]

@@ -77,3 +77,153 @@ def frank(db, acme):
 def grace(db, acme):
     """An admin limited to acme."""
     return make_user("grace", Role.ADMIN, [acme])
+
+
+# --- Celery ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the test's own process and transaction the moment they are sent
+    (with django_capture_on_commit_callbacks(execute=True) for the ones sent on commit)."""
+    from opsdash.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+def database_url_for_tests() -> str:
+    """The URL of the test database, for processes started by a test."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    if db["HOST"].startswith("/"):
+        return f"postgresql://{auth}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgresql://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """A `celery worker` process started by a test; its output goes to ``log``."""
+
+    def __init__(self, process, log) -> None:  # type: ignore[no-untyped-def]
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_ready(self, seconds: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if " ready." in self.output():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"the worker did not start:\n{self.output()[-3000:]}")
+
+    def wait_exit(self, seconds: float = 60.0) -> int:
+        import subprocess
+
+        try:
+            return self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the worker did not exit:\n{self.output()[-3000:]}") from None
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path, transactional_db):
+    """Start real `celery worker` processes on the test database and a private filesystem
+    broker folder: ``start(env={...})`` returns a WorkerProcess. While the fixture lives,
+    this process sends its tasks (e.g. the ones sent on commit by a view under test) to
+    that same folder, so they reach the worker and nobody else's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from opsdash.celery import app
+
+    root = Path(__file__).resolve().parents[1]
+    broker = tmp_path / "broker"
+    options = {
+        "data_folder_in": str(broker / "queue"),
+        "data_folder_out": str(broker / "queue"),
+        "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+    for key in ("data_folder_in", "processed_folder", "control_folder"):
+        Path(options[key]).mkdir(parents=True, exist_ok=True)
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+
+    def use_broker(url, transport_options) -> None:  # type: ignore[no-untyped-def]
+        app.conf.broker_url, app.conf.broker_transport_options = url, transport_options
+        # The producer pools hold connections made with the previous options.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    use_broker("filesystem://", options)
+    workers: list[WorkerProcess] = []
+
+    def start(env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
+        import os
+
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_tests(),
+            "OPSDASH_DATA_DIR": str(tmp_path),
+            "OPSDASH_SECRET_KEY": settings.SECRET_KEY,
+            **(env or {}),
+        }
+        full_env.pop("CELERY_BROKER_URL", None)
+        log = tmp_path / f"worker-{len(workers)}.log"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "opsdash",
+                "worker",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=root,
+            env=full_env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = WorkerProcess(process, log)
+        workers.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+        use_broker(*saved)

@@ -42,6 +42,32 @@ EXPECTATIONS: dict[str, tuple[str, str, dict[str, int]]] = {
     "cost-export": ("GET", "", PAGE),
     "eval-run": ("GET", "missing_run_id", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
     "conversation": ("GET", "acme_missing_conversation", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-progress": ("GET", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-approve": ("POST", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-reject": ("POST", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-cancel": ("POST", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-retry": ("POST", "missing_run", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "action-new": ("GET", "acme_pause", {**PAGE, "viewer": 403, "scoped_viewer": 404}),
+    # An empty confirmation is bad input for those allowed to send one.
+    "action-confirm": (
+        "POST",
+        "acme_pause",
+        {
+            "anonymous": ANON_LOGIN,
+            "viewer": 403,
+            "scoped_viewer": 404,
+            "operator": 400,
+            "scoped_operator": 400,
+            "admin": 400,
+        },
+    ),
+    "tenant-key-revoke": (
+        "POST",
+        "missing_key",
+        {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN, "viewer": 403},
+    ),
+    "api-keys-verify": ("POST", "", MACHINE_ONLY),
+    "api-tenant": ("GET", "acme", MACHINE_ONLY),
     "audit": ("GET", "", PAGE),
     "audit-export": ("GET", "", PAGE),
     "settings-users": ("GET", "", ADMIN_PAGE),
@@ -82,6 +108,10 @@ def kwargs_for(kind: str, fixtures: dict[str, Any]) -> dict[str, Any]:
         return {}
     if kind == "acme":
         return {"slug": "acme"}
+    if kind == "acme_pause":
+        return {"slug": "acme", "kind": "pause_tenant"}
+    if kind == "missing_key":
+        return {"slug": "acme", "key_id": 999999}
     if kind == "missing_run":
         return {"run_id": 999999}
     if kind == "missing_run_id":

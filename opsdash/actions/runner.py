@@ -1,0 +1,261 @@
+"""The worker's side of an action: claim the run, work in checkpointed batches, finish.
+
+Exactly-once comes from three rules:
+- a run is claimed with a conditional UPDATE (queued -> running, or a running run whose
+  worker stopped checkpointing for ACTIONS_LEASE_SECONDS), which also bumps ``attempt``;
+- every batch commits its work together with the new checkpoint and progress, and the
+  checkpoint UPDATE only matches while the run is still running under the same attempt,
+  so a cancelled run or a superseded worker rolls its batch back;
+- each batch starts from the committed checkpoint, so a redelivered message resumes
+  after the last committed batch and never repeats one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from opsdash.actions import registry
+from opsdash.actions.models import ActionRun
+from opsdash.audit.services import record_event
+
+log = logging.getLogger(__name__)
+State = ActionRun.State
+MILESTONES = 4  # progress is audited every 25 %
+WORKER = "worker"
+
+
+class RunStopped(Exception):
+    """The run was cancelled, or another worker took it over: stop without a trace."""
+
+
+class Busy(Exception):
+    """Another worker holds a fresh lease on the run."""
+
+    def __init__(self, retry_in: int) -> None:
+        super().__init__(f"run is held by another worker; retry in {retry_in}s")
+        self.retry_in = retry_in
+
+
+class ActionFailed(Exception):
+    """A failure whose message is shown on the receipt as is."""
+
+
+def _audit(run: ActionRun, action: str, **detail: Any) -> None:
+    record_event(
+        action,
+        actor_label=WORKER,
+        target=run,
+        target_label=f"{run.kind} #{run.pk}",
+        tenant=run.tenant,
+        detail={
+            "run": run.pk,
+            "kind": run.kind,
+            "parameters": run.parameters,
+            "requested_by": run.requested_by.get_username() if run.requested_by else None,
+            **detail,
+        },
+    )
+
+
+class RunContext:
+    """Handed to ``Action.run``: the checkpoint, progress and the batch transaction."""
+
+    def __init__(self, run: ActionRun, attempt: int) -> None:
+        self.run = run
+        self.attempt = attempt
+        self.checkpoint: dict[str, Any] = copy.deepcopy(run.checkpoint or {})
+        self.done = run.progress_done
+        self.total = run.progress_total
+        self.batches = 0
+        self._pending = 0
+
+    @property
+    def actor(self) -> Any:
+        return self.run.requested_by
+
+    def set_total(self, total: int) -> None:
+        """Record the amount of work once, at the first claim (a resumed run keeps it)."""
+        if self.total is None:
+            self.total = total
+            self._fence(progress_total=total)
+
+    def advance(self, amount: int) -> None:
+        self._pending += amount
+
+    @contextmanager
+    def batch(self) -> Iterator[dict[str, Any]]:
+        """One unit of work and its checkpoint in one transaction."""
+        self._pending = 0
+        started = time.monotonic()
+        with transaction.atomic():
+            checkpoint = copy.deepcopy(self.checkpoint)
+            yield checkpoint
+            done = self.done + self._pending
+            self._fence(checkpoint=checkpoint, progress_done=done)
+            self._milestones(self.done, done)
+        self.checkpoint, self.done = checkpoint, done
+        self.batches += 1
+        # Leave the database some room between batches, so ingest and pages keep their
+        # latency while a long purge or re-embed runs.
+        time.sleep((time.monotonic() - started) * settings.ACTIONS_BATCH_YIELD_PERCENT / 100)
+        crash_after = settings.ACTIONS_CRASH_AFTER_BATCHES
+        if crash_after and self.batches >= crash_after:
+            log.warning("fault injection: exiting after %s batches of run %s", self.batches, self.run.pk)
+            os._exit(70)
+
+    def _fence(self, **changes: Any) -> None:
+        updated = ActionRun.objects.filter(pk=self.run.pk, state=State.RUNNING, attempt=self.attempt).update(
+            heartbeat_at=timezone.now(), **changes
+        )
+        if not updated:
+            raise RunStopped
+
+    def _milestones(self, before: int, after: int) -> None:
+        if not self.total:
+            return
+        step_before = min(MILESTONES, before * MILESTONES // self.total)
+        step_after = min(MILESTONES, after * MILESTONES // self.total)
+        # One event for the highest milestone a batch crossed; reaching 100 % is "finished".
+        if step_before < step_after < MILESTONES:
+            _audit(self.run, "action.progress", percent=step_after * 100 // MILESTONES, done=after, total=self.total)
+
+
+def claim(run_id: int) -> int | None:
+    """Take the run for this worker; returns the attempt number, or None when it is not ours to run."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE actions_actionrun
+               SET state = 'running', attempt = attempt + 1, heartbeat_at = now(),
+                   started_at = COALESCE(started_at, now())
+             WHERE id = %s
+               AND (state = 'queued' OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => %s)))
+            RETURNING attempt
+            """,
+            [run_id, settings.ACTIONS_LEASE_SECONDS],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def execute(run_id: int) -> str:
+    """Run the action of ``run_id`` if it is ours to run; returns what happened, for the log."""
+    with transaction.atomic():
+        attempt = claim(run_id)
+        if attempt is None:
+            run = ActionRun.objects.filter(pk=run_id).first()
+            if run is None:
+                return "missing"
+            if run.state == State.RUNNING:
+                raise Busy(settings.ACTIONS_LEASE_SECONDS)
+            return f"skipped ({run.state})"
+        run = ActionRun.objects.select_related("tenant", "requested_by").get(pk=run_id)
+        _audit(run, "action.started" if attempt == 1 else "action.resumed", attempt=attempt)
+    action = registry.get(run.kind)
+    ctx = RunContext(run, attempt)
+    try:
+        if action is None:
+            raise ActionFailed(f"unknown action kind {run.kind!r}")
+        result = action.run(ctx)
+    except RunStopped:
+        _cleanup(action, ctx)
+        return "stopped"
+    except SoftTimeLimitExceeded:
+        # Long runs continue in a fresh task from their checkpoint.
+        _release(ctx)
+        _requeue(run_id)
+        return "continued"
+    except OperationalError:
+        # The task retries with backoff; the run waits in the queue meanwhile.
+        _release(ctx)
+        raise
+    except Exception as exc:  # every failure ends on the receipt
+        log.exception("action run %s failed", run_id)
+        message = str(exc) if isinstance(exc, ActionFailed) else f"{type(exc).__name__}: {exc}"
+        fail(ctx, message[:2000])
+        _cleanup(action, ctx)
+        return "failed"
+    finish(ctx, result)
+    return "succeeded"
+
+
+def finish(ctx: RunContext, result: dict[str, Any]) -> None:
+    with transaction.atomic():
+        ctx._fence(
+            state=State.SUCCEEDED,
+            result=result,
+            finished_at=timezone.now(),
+            progress_done=max(ctx.done, ctx.total or 0),
+        )
+        ctx.run.refresh_from_db()
+        _audit(ctx.run, "action.finished", result=result)
+
+
+def fail(ctx: RunContext, message: str) -> None:
+    try:
+        with transaction.atomic():
+            ctx._fence(state=State.FAILED, error=message, finished_at=timezone.now())
+            _audit(ctx.run, "action.failed", error=message, done=ctx.done, total=ctx.total)
+    except RunStopped:
+        pass
+
+
+def give_up(run_id: int, message: str) -> None:
+    """The task ran out of retries: fail the run whichever worker last held it."""
+    with transaction.atomic():
+        run = (
+            ActionRun.objects.select_for_update(of=("self",))
+            .filter(pk=run_id)
+            .select_related("tenant", "requested_by")
+            .first()
+        )
+        if run is None or run.state not in (State.QUEUED, State.RUNNING):
+            return
+        run.state, run.error, run.finished_at = State.FAILED, message[:2000], timezone.now()
+        run.save(update_fields=["state", "error", "finished_at"])
+        _audit(run, "action.failed", error=run.error)
+
+
+def _release(ctx: RunContext) -> None:
+    """Hand the run back to the queue so another task resumes it from its checkpoint."""
+    # Without a database the lease runs out on its own, and the run may be claimed again.
+    with contextlib.suppress(OperationalError):
+        ActionRun.objects.filter(pk=ctx.run.pk, state=State.RUNNING, attempt=ctx.attempt).update(
+            state=State.QUEUED, heartbeat_at=None
+        )
+
+
+def _requeue(run_id: int) -> None:
+    from opsdash.actions.tasks import run_action
+
+    run_action.delay(run_id)
+
+
+def _cleanup(action: registry.Action | None, ctx: RunContext) -> None:
+    if action is None:
+        return
+    try:
+        action.cleanup(ctx)
+    except Exception:  # cleanup is best effort; the failure is already recorded
+        log.exception("cleanup after run %s failed", ctx.run.pk)
+
+
+def stalled_run_ids() -> list[int]:
+    """Queued runs nobody picked up, and running ones whose worker went silent."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ACTIONS_LEASE_SECONDS)
+    queued = ActionRun.objects.filter(state=State.QUEUED, queued_at__lt=cutoff)
+    running = ActionRun.objects.filter(state=State.RUNNING, heartbeat_at__lt=cutoff)
+    return sorted(set(queued.values_list("id", flat=True)) | set(running.values_list("id", flat=True)))
