@@ -144,7 +144,7 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
             [str(k) for k, _ in model_rows], [float(t.cost_usd) for _, t in model_rows], "cost (USD)", "$"
         ),
         "model_rows": [{"model": k, "totals": t} for k, t in model_rows],
-        "tenants": table,
+        "tenant_rows": table,
         "unknown_cost_requests": unknown,
     }
 

@@ -13,7 +13,7 @@ def test_the_tenant_table_equals_raw_sums(client, alice, traffic):
     response = client.get("/cost/?range=24h")
     assert response.status_code == 200
     exact = raw_stats(group="t.slug")
-    rows = {r["tenant"].slug: r for r in response.context["tenants"]}
+    rows = {r["tenant"].slug: r for r in response.context["tenant_rows"]}
     for slug, stats in exact.items():
         totals = rows[slug]["totals"]
         assert totals.requests == stats["requests"]
@@ -49,7 +49,7 @@ def test_the_csv_export_has_the_same_numbers_and_is_audited(client, alice, traff
 def test_a_scoped_viewer_sees_and_exports_only_their_tenants(client, southie, traffic):
     client.force_login(southie)
     page = client.get("/cost/?range=24h")
-    assert [r["tenant"].slug for r in page.context["tenants"]] == ["south"]
+    assert [r["tenant"].slug for r in page.context["tenant_rows"]] == ["south"]
     export = client.get("/cost/export.csv?range=24h").content.decode()
     assert "north" not in export
     assert "south" in export

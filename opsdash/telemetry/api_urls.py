@@ -1,0 +1,9 @@
+from django.urls import path
+
+from opsdash.evals import api as evals_api
+from opsdash.telemetry import api
+
+urlpatterns = [
+    path("api/v1/events", api.events, name="api-events"),
+    path("api/v1/evals", evals_api.results, name="api-evals"),
+]
