@@ -199,7 +199,8 @@ def seed_evals_and_flags() -> None:
         """)
         cursor.execute("""
             INSERT INTO safety_safetyflag (tenant_id, ts, event_id, conversation_id, route, kind, severity, excerpt)
-            SELECT tenant_id, ts, event_id, '', route, (ARRAY['jailbreak','prompt_injection','pii','toxicity'])[1 + (id % 4)],
+            SELECT tenant_id, ts, event_id, '', route,
+                   (ARRAY['jailbreak','prompt_injection','pii','toxicity'])[1 + (id % 4)],
                    (ARRAY['low','medium','high','critical'])[1 + (id % 4)], 'redacted excerpt'
             FROM telemetry_event WHERE id % 100 = 0
         """)
