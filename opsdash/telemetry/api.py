@@ -15,20 +15,18 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import orjson
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from opsdash.accounts import tokens
 from opsdash.accounts.models import ApiToken
 from opsdash.http import json_error
-from opsdash.lib.hashing import hash_secret, secret_matches, split_secret
 from opsdash.telemetry.ingest import IngestResult, Rejection, ingest_events
 
 log = logging.getLogger(__name__)
@@ -36,8 +34,6 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 CHUNK = 64 * 1024
-LAST_USED_EVERY = timedelta(minutes=1)
-_DUMMY_HASH = hash_secret("opsdash-no-such-token")
 
 
 class BadRequest(Exception):
@@ -53,33 +49,11 @@ class BadRequest(Exception):
 
 
 def authenticate_ingest(request: HttpRequest) -> ApiToken | None:
-    """The active ingest token of ``Authorization: Bearer <secret>``, else None.
-
-    The hash is compared in constant time, and compared even when no row matched, so
-    timing tells nothing about which prefixes exist.
-    """
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        return None
-    parts = split_secret(secret)
-    token = None
-    if parts is not None:
-        token = ApiToken.objects.filter(prefix=parts[1], kind=ApiToken.Kind.INGEST, revoked_at__isnull=True).first()
-    if not secret_matches(secret, token.secret_hash if token else _DUMMY_HASH) or token is None:
-        return None
-    now = timezone.now()
-    # Written at most once a minute per token: a busy producer must not turn every batch
-    # into an UPDATE of the same row.
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+    return tokens.authenticate(request, ApiToken.Kind.INGEST)
 
 
 def unauthorized() -> JsonResponse:
-    response = json_error(401, "unauthorized", "send Authorization: Bearer <ingest token>")
-    response["WWW-Authenticate"] = "Bearer"
-    return response
+    return tokens.unauthorized("ingest")
 
 
 # --- Body -----------------------------------------------------------------------------------

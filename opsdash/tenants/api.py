@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from opsdash.accounts import tokens
 from opsdash.accounts.models import ApiToken
 from opsdash.http import json_error
 from opsdash.lib.hashing import hash_secret, secret_matches, split_secret
@@ -30,23 +31,11 @@ _DUMMY_HASH = hash_secret("opsdash-no-such-key")
 
 
 def _unauthorized() -> JsonResponse:
-    response = json_error(401, "unauthorized", "send Authorization: Bearer <gateway token>")
-    response["WWW-Authenticate"] = "Bearer"
-    return response
+    return tokens.unauthorized("gateway")
 
 
 def authenticate_gateway(request: HttpRequest) -> ApiToken | None:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        return None
-    parts = split_secret(secret)
-    token = None
-    if parts is not None:
-        token = ApiToken.objects.filter(prefix=parts[1], kind=ApiToken.Kind.GATEWAY, revoked_at__isnull=True).first()
-    # Compare even when no row matched, so the answer takes as long either way.
-    matches = secret_matches(secret, token.secret_hash if token else _DUMMY_HASH)
-    return token if token is not None and matches else None
+    return tokens.authenticate(request, ApiToken.Kind.GATEWAY)
 
 
 def _iso(value: datetime | None) -> str | None:
