@@ -97,8 +97,10 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
     previous = selectors.totals_by(f, by, previous_range.start, previous_range.end)
     top = selectors.top_keys(current, TOP)
     per_key = selectors.quantiles(f, by, qs=(0.95,), per_step=True, keys=top)
-    lines = {str(key): selectors.line(per_key, key, 0.95, n) for key in top}
-    context["breakdown"] = charts.quantile_lines(steps, lines, f"p95 latency by {by} (ms)")
+    # Within a tenant the breakdown rows are hourly or daily: its axis may be coarser.
+    by_steps = selectors.axis(f, f.grouping(by)).steps
+    lines = {str(key): selectors.line(per_key, key, 0.95, len(by_steps)) for key in top}
+    context["breakdown"] = charts.quantile_lines(by_steps, lines, f"p95 latency by {by} (ms)")
     rows = []
     for key, tot in current.items():
         before = previous.get(key)

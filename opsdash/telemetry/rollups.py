@@ -50,6 +50,27 @@ GROUPINGS: dict[int, tuple[str, ...]] = {
 }
 
 GRAINS = {"minute": "telemetry_rollup_minute", "hour": "telemetry_rollup_hour"}
+
+# A tenant crossed with a route, model or prompt has so many combinations that at the
+# table's own grain nearly every event would get a row of its own. These groupings are
+# kept one step coarser: per hour in the minute table, per day in the hour table.
+COARSE_GROUPINGS = frozenset({TENANT_ROUTE, TENANT_MODEL, TENANT_PROMPT})
+COARSER = {"minute": "hour", "hour": "day"}
+
+
+def bucket_width(grain: str, grouping: int) -> dt.timedelta:
+    """How much time one row of ``grouping`` covers in the ``grain`` table."""
+    unit = COARSER[grain] if grouping in COARSE_GROUPINGS else grain
+    return {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}[unit]
+
+
+def bucket_sql(grain: str) -> str:
+    """The bucket of a folded row (by minute) in the ``grain`` table."""
+    coarse = ", ".join(str(g) for g in sorted(COARSE_GROUPINGS))
+    fine = "bucket" if grain == "minute" else f"date_trunc('{grain}', bucket, 'UTC')"
+    return f"CASE WHEN grouping IN ({coarse}) THEN date_trunc('{COARSER[grain]}', bucket, 'UTC') ELSE {fine} END"
+
+
 KEY_COLUMNS = ("grouping", "tenant_id", "bucket", "route", "model", "prompt_id", "prompt_version")
 TEXT_KEYS = ("route", "model", "prompt_id", "prompt_version")
 # (column, aggregate over raw events, how a fold adds to an existing row)
@@ -203,19 +224,15 @@ def _upsert_sql(grain: str, table: str, since_clause: str = "") -> str:
         gathered.append(f"array_agg(n) FILTER (WHERE kind = {kind}) AS {h}_c")
         finished.append(f"coalesce((SELECT array_agg(i ORDER BY i) FROM unnest(c.{h}_i) AS i), '{{}}')")
         finished.append(f"coalesce((SELECT array_agg(n ORDER BY i) FROM unnest(c.{h}_i, c.{h}_c) AS p(i, n)), '{{}}')")
-    if grain == "minute":
-        sums = f"(SELECT * FROM rollup_fold_sums WHERE true {since_clause})"
-        cells = f"(SELECT * FROM rollup_fold_cells WHERE true {since_clause})"
-    else:
-        other = ", ".join(c for c in KEY_COLUMNS if c != "bucket")
-        bucket = f"date_trunc('{grain}', bucket, 'UTC')"
-        sums = f"""(
+    other = ", ".join(c for c in KEY_COLUMNS if c != "bucket")
+    bucket = bucket_sql(grain)
+    sums = f"""(
     SELECT {other}, {bucket} AS bucket, {", ".join(_resum(c) if c in COUNTS else f"sum({c}) AS {c}" for c in sum_cols)}
-    FROM rollup_fold_sums GROUP BY {other}, {bucket}
+    FROM rollup_fold_sums WHERE true {since_clause} GROUP BY {other}, {bucket}
 )"""
-        cells = f"""(
+    cells = f"""(
     SELECT {other}, {bucket} AS bucket, kind, hb, sum(n)::integer AS n
-    FROM rollup_fold_cells GROUP BY {other}, {bucket}, kind, hb
+    FROM rollup_fold_cells WHERE true {since_clause} GROUP BY {other}, {bucket}, kind, hb
 )"""
     updates = [f"{name} = r.{name} + excluded.{name}" for name in sum_cols]
     for h in HISTOGRAMS:
@@ -331,7 +348,7 @@ def minute_cutoff(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def rebuild(since: dt.datetime | None = None) -> FoldStats:
-    """Recompute the rollups from raw events (from ``since``, aligned down to the hour).
+    """Recompute the rollups from raw events (from ``since``, aligned down to the UTC day).
 
     Runs under the fold lock, waiting for it. Pending events before the range are folded
     as usual, then every rollup row in the range is replaced by an aggregation of all the
@@ -343,7 +360,8 @@ def rebuild(since: dt.datetime | None = None) -> FoldStats:
         start = int(cursor.fetchone()[0])
         upto = horizon(cursor)
         cutoff = minute_cutoff()
-        hour = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) if since else None
+        # Whole UTC days: the hour table keeps tenant breakdowns per day (COARSE_GROUPINGS).
+        hour = since.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) if since else None
         if hour is not None and upto > start:
             # Pending events before the rebuilt range are folded as usual.
             _fold(cursor, "xid >= %s AND xid < %s AND ts < %s", [start, upto, hour], cutoff)

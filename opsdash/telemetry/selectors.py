@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from opsdash.health import HEARTBEAT_KEY, check_database
 from opsdash.lib import histogram
+from opsdash.telemetry import rollups
 from opsdash.telemetry.filters import Filters
 
 TENANT_GROUPINGS = frozenset({4, 5, 6, 7})
@@ -89,7 +90,20 @@ class Totals:
         return self.cost_usd / self.ok if self.ok else None
 
 
+def bucket_width(f: Filters, grouping: int, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+    """Time one rollup row covers for this read (tenant breakdowns are coarser)."""
+    grain = "minute" if _table(f, start, end).endswith("minute") else "hour"
+    return rollups.bucket_width(grain, grouping)
+
+
+def _floor(value: dt.datetime, width: dt.timedelta) -> dt.datetime:
+    seconds = width.total_seconds()
+    return dt.datetime.fromtimestamp((value.timestamp() // seconds) * seconds, dt.UTC)
+
+
 def _where(f: Filters, grouping: int, start: dt.datetime, end: dt.datetime) -> tuple[str, list[Any]]:
+    # A row covering part of the range counts whole: its bucket starts at or before `start`.
+    start = _floor(start, bucket_width(f, grouping, start, end))
     clauses = ["grouping = %s", "bucket >= %s", "bucket < %s"]
     params: list[Any] = [grouping, start, end]
     tenant_ids = f.tenant_ids()
@@ -172,19 +186,36 @@ class Series:
     by_key: dict[Any, dict[str, np.ndarray]]
 
 
-def _steps(f: Filters) -> list[dt.datetime]:
-    out = []
-    t = f.range.start
+@dataclass(frozen=True)
+class Axis:
+    """The time axis of a chart: steps of ``step`` from ``origin`` to the range end."""
+
+    origin: dt.datetime
+    step: dt.timedelta
+    steps: list[dt.datetime]
+
+
+def axis(f: Filters, grouping: int) -> Axis:
+    width = bucket_width(f, grouping, f.range.start, f.range.end)
+    step = max(f.range.step, width)
+    origin = _floor(f.range.start, width) if step == width else f.range.start
+    steps = []
+    t = origin
     while t < f.range.end:
-        out.append(t)
-        t += f.range.step
-    return out
+        steps.append(t)
+        t += step
+    return Axis(origin, step, steps)
+
+
+def _steps(f: Filters) -> list[dt.datetime]:
+    return axis(f, f.grouping(None)).steps
 
 
 def series(f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requests",)) -> Series:
-    steps = _steps(f)
-    index = {t: i for i, t in enumerate(steps)}
     grouping = f.grouping(by)
+    ax = axis(f, grouping)
+    steps = ax.steps
+    index = {t: i for i, t in enumerate(steps)}
     where, params = _where(f, grouping, f.range.start, f.range.end)
     key = DIM_COLUMN[by] if by else "NULL"
     sql = (
@@ -192,7 +223,7 @@ def series(f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requ
         f"FROM {_table(f, f.range.start, f.range.end)} WHERE {where} GROUP BY 1, 2"
     )
     by_key: dict[Any, dict[str, np.ndarray]] = {}
-    for row in _fetch(sql, [f.range.step, f.range.start, *params]):
+    for row in _fetch(sql, [ax.step, ax.origin, *params]):
         arrays = by_key.setdefault(row[0], {m: np.zeros(len(steps)) for m in measures})
         i = index.get(row[1])
         if i is None:
@@ -241,6 +272,7 @@ def quantiles(
     if keys is not None and by:
         where += f" AND {key} = ANY(%(keys)s)"
     step = _step_sql() if per_step else "0"
+    ax = axis(f, grouping)
     named = {f"p{i}": v for i, v in enumerate(params)}
     where_named = where
     for i in range(len(params)):
@@ -257,7 +289,7 @@ WITH h AS (
 )
 SELECT k, s, q, i, c, upto - c, total FROM w CROSS JOIN unnest(%(qs)s::float8[]) AS q
 WHERE upto >= q * total AND upto - c < q * total"""
-    named.update({"origin": f.range.start, "step": f.range.step.total_seconds(), "qs": list(qs), "keys": keys})
+    named.update({"origin": ax.origin, "step": ax.step.total_seconds(), "qs": list(qs), "keys": keys})
     out: dict[tuple[Any, int], dict[float, float]] = {}
     for k, s, q, index, count, before, total in _fetch(sql, named):  # type: ignore[arg-type]
         out.setdefault((k, s), {})[q] = _interpolate(index, int(before), int(count), q * int(total))
@@ -267,13 +299,15 @@ WHERE upto >= q * total AND upto - c < q * total"""
 def heatmap_counts(f: Filters, merge: int) -> tuple[list[dt.datetime], np.ndarray]:
     """Request counts per chart step and per display row (``merge`` fine buckets per row;
     row 0 is below 1 ms, the last row the overflow bucket)."""
-    steps = _steps(f)
+    grouping = f.grouping(None)
+    ax = axis(f, grouping)
+    steps = ax.steps
     rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
-    where, params = _where(f, f.grouping(None), f.range.start, f.range.end)
+    where, params = _where(f, grouping, f.range.start, f.range.end)
     named = {f"p{i}": v for i, v in enumerate(params)}
     for i in range(len(params)):
         where = where.replace("%s", f"%(p{i})s", 1)
-    named.update({"origin": f.range.start, "step": f.range.step.total_seconds(), "merge": merge,
+    named.update({"origin": ax.origin, "step": ax.step.total_seconds(), "merge": merge,
                   "last": rows - 1, "overflow": histogram.OVERFLOW})  # fmt: skip
     sql = f"""
 SELECT {_step_sql()} AS s,

@@ -83,8 +83,8 @@ def test_it_folds_committed_events_into_every_grouping(traffic, acme, globex):
 
     later = rollup(
         RollupHour,
-        rollups.TENANT_PROMPT,
-        bucket=HOUR + dt.timedelta(hours=1),
+        rollups.TENANT_PROMPT,  # tenant breakdowns are kept per day in the hour table
+        bucket=(HOUR + dt.timedelta(hours=1)).replace(hour=0),
         tenant_id=globex.pk,
         prompt_id="faq",
         prompt_version="v2",
@@ -93,9 +93,7 @@ def test_it_folds_committed_events_into_every_grouping(traffic, acme, globex):
     assert later.latency_hist_idx == [histogram.OVERFLOW]
     assert later.ttft_hist_idx == []
 
-    search = rollup(
-        RollupMinute, rollups.TENANT_ROUTE, bucket=HOUR + dt.timedelta(minutes=1), tenant_id=acme.pk, route="/search"
-    )
+    search = rollup(RollupMinute, rollups.TENANT_ROUTE, bucket=HOUR, tenant_id=acme.pk, route="/search")
     assert search.requests == 1
     assert rollup(RollupMinute, rollups.ROUTE, bucket=HOUR, route="/chat").requests == 2
     assert rollup(RollupMinute, rollups.MODEL, bucket=HOUR, model="gpt-4o-mini").requests == 2
@@ -245,13 +243,17 @@ def test_it_rebuilds_rollups_from_raw_events(traffic):
     assert_rollups_match_raw()
 
 
-def test_it_rebuilds_only_the_range_asked_for(traffic):
+def test_it_rebuilds_only_the_days_asked_for(traffic):
+    day_before = HOUR - dt.timedelta(days=1)
+    ingest_events([make_event(ts=rfc3339(day_before))])
     rollups.refresh_rollups()
     with connection.cursor() as cursor:
         cursor.execute("UPDATE telemetry_rollup_hour SET requests = requests + 7")
-    ingest_events([make_event(ts=at(2))])  # pending, before the range
-    since = (HOUR + dt.timedelta(minutes=70)).isoformat()
+    ingest_events([make_event(ts=at(2))])  # pending, inside the rebuilt day
+    since = (HOUR + dt.timedelta(minutes=10)).isoformat()
     call_command("rebuild_rollups", "--since", since, stdout=io.StringIO())
-    assert rollup(RollupHour, rollups.ALL, bucket=HOUR + dt.timedelta(hours=1)).requests == 1  # rebuilt
-    assert rollup(RollupHour, rollups.ALL, bucket=HOUR).requests == 3 + 7 + 1  # kept, plus the pending event
+    # The whole UTC day of `since` is rebuilt, the pending event with it; the day before is kept.
+    assert rollup(RollupHour, rollups.ALL, bucket=HOUR + dt.timedelta(hours=1)).requests == 1
+    assert rollup(RollupHour, rollups.ALL, bucket=HOUR).requests == 3 + 1
+    assert rollup(RollupHour, rollups.ALL, bucket=day_before).requests == 1 + 7
     assert rollups.refresh_rollups() == 0
