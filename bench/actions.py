@@ -30,50 +30,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from scratch import base_url, drop_database, log, recreate_database  # noqa: E402
+
 PYTHON = sys.executable
 BENCH_DB = "opsdash_bench_actions"
 MESSAGES_PER_CONVERSATION = 50
 INGEST_BATCH = 100
 INGEST_INTERVAL_S = 0.1
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- Database -------------------------------------------------------------------------------
-
-
-def base_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from opsdash.lib import embedded_db
-
-    data_dir = Path(os.environ.get("OPSDASH_DATA_DIR", ROOT / ".opsdash")).resolve()
-    return f"postgresql://postgres@/postgres?host={embedded_db.ensure_database(data_dir)}"
-
-
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
-
-
-def recreate_database(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return with_database(url, BENCH_DB)
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def bench_env(db_url: str, data_dir: str) -> dict[str, str]:
@@ -328,7 +293,7 @@ def main() -> None:
         return
 
     url = base_url()
-    db_url = recreate_database(url)
+    db_url = recreate_database(url, BENCH_DB)
     work = Path(tempfile.mkdtemp(prefix="opsdash-bench-actions-"))
     env = bench_env(db_url, str(work))
     os.environ.update(env)
@@ -387,7 +352,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            drop_database(url)
+            drop_database(url, BENCH_DB)
             shutil.rmtree(work, ignore_errors=True)
 
     figures = {

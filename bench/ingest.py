@@ -36,6 +36,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from scratch import base_url, log, recreate_database  # noqa: E402
+
 PYTHON = sys.executable
 BENCH_DB = "opsdash_bench"
 BATCH = 1000
@@ -54,40 +58,6 @@ MODELS = [
     "qwen-72b",
 ]
 STATUSES = ["ok"] * 92 + ["error"] * 4 + ["timeout"] * 2 + ["rate_limited"] + ["blocked"]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- Database ---------------------------------------------------------------------------------
-
-
-def base_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from opsdash.lib import embedded_db
-
-    data_dir = Path(os.environ.get("OPSDASH_DATA_DIR", ROOT / ".opsdash")).resolve()
-    return f"postgresql://postgres@/postgres?host={embedded_db.socket_dir(data_dir)}"
-
-
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts._replace(path=f"/{name}").geturl()
-
-
-def recreate_database(url: str) -> str:
-    import psycopg
-
-    admin = with_database(url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return with_database(url, BENCH_DB)
 
 
 def server_env(db_url: str) -> dict[str, str]:
@@ -409,7 +379,7 @@ def main() -> None:
     args = parser.parse_args()
     total = max(BATCH, args.events // BATCH * BATCH)
 
-    db_url = recreate_database(base_url())
+    db_url = recreate_database(base_url(), BENCH_DB)
     env = server_env(db_url)
     log(f"database {BENCH_DB}: migrating, creating {TENANTS} tenants and a token")
     secret = setup_app(env)
