@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "opsdash.knowledge",
     "opsdash.actions",
     "opsdash.audit",
+    "opsdash.alerts",
+    "opsdash.notifications",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +269,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Budgets and SLOs against the rollups; opens, keeps single and resolves alerts.
+    "alerts-evaluate": {"task": "opsdash.alerts.evaluate", "schedule": 60.0, "options": {"expires": 55}},
     "telemetry-maintain-storage": {
         "task": "opsdash.telemetry.maintain_storage",
         "schedule": 3600.0,

@@ -15,4 +15,6 @@ urlpatterns = [
     path("", include("opsdash.tenants.api_urls")),
     path("", include("opsdash.actions.urls")),
     path("", include("opsdash.audit.urls")),
+    path("", include("opsdash.alerts.urls")),
+    path("", include("opsdash.notifications.urls")),
 ]
