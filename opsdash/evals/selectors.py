@@ -30,6 +30,8 @@ class PromptVersionStats:
     previous_failure_rate: float | None = None
     production_error_rate: float | None = None
     production_requests: int = 0
+    # Query string of the page comparing this version with the previous one ("" without one).
+    compare_query: str = ""
 
     @property
     def failure_rate(self) -> float:
@@ -147,4 +149,35 @@ def run_summary(run_id: str) -> Any:
         .annotate(started=Min("ts"), results=Count("id"), failures=Count("id", filter=Q(passed=False)))
         .order_by("run_id")
         .first()
+    )
+
+
+# --- for the compare page ------------------------------------------------------------------------
+
+
+def released_in_order(prompt_id: str, by: str = "version") -> list[str]:
+    """Versions (or models, with ``by="model"``) of a prompt with eval results, by their first result."""
+    column = "model" if by == "model" else "prompt_version"
+    return list(
+        EvalResult.objects.filter(prompt_id=prompt_id)
+        .values(column)
+        .annotate(first=Min("ts"))
+        .order_by("first", column)
+        .values_list(column, flat=True)
+    )
+
+
+def suites_of(prompt_id: str) -> list[str]:
+    return list(
+        EvalResult.objects.filter(prompt_id=prompt_id).values_list("suite", flat=True).distinct().order_by("suite")
+    )
+
+
+def known_prompt_ids(limit: int = 200) -> list[str]:
+    """Prompt ids with eval results, most recently evaluated first (for a picker)."""
+    return list(
+        EvalResult.objects.values("prompt_id")
+        .annotate(last=Max("ts"))
+        .order_by("-last", "prompt_id")
+        .values_list("prompt_id", flat=True)[:limit]
     )

@@ -7,6 +7,7 @@ instead of silently falling back to a default.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +62,31 @@ def env_int(
         raise ConfigError(f"{name}={value} is below the minimum of {minimum}.")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name}={value} is above the maximum of {maximum}.")
+    return value
+
+
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> float:
+    environ = os.environ if environ is None else environ
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r} is not a finite number.")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={value:g} is below the minimum of {minimum:g}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value:g} is above the maximum of {maximum:g}.")
     return value
 
 

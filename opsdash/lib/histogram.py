@@ -102,6 +102,31 @@ def quantiles_dense(counts: np.ndarray, qs: Sequence[float]) -> list[float | Non
     return out
 
 
+def quantiles_matrix(counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """:func:`quantiles_dense` for many histograms at once: ``counts`` has one dense
+    histogram per row; the result one column per quantile, NaN where a row is empty."""
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1, BUCKETS)
+    out = np.full((len(counts), len(qs)), np.nan)
+    if not len(counts):
+        return out
+    cumulative = np.cumsum(counts, axis=1)
+    total = cumulative[:, -1]
+    rows = np.arange(len(counts))
+    for n, q in enumerate(qs):
+        rank = min(max(q, 0.0), 1.0) * total
+        # The first non-empty bucket whose cumulative count reaches the rank.
+        j = np.argmax((cumulative >= rank[:, None]) & (counts > 0), axis=1)
+        c = counts[rows, j]
+        before = cumulative[rows, j] - c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.clip(np.where(c > 0, (rank - before) / np.maximum(c, 1), 0.0), 0.0, 1.0)
+        lo = EDGES[np.clip(j - 1, 0, LOG_BUCKETS)].astype(float)
+        hi = EDGES[np.clip(j, 0, LOG_BUCKETS)].astype(float)
+        value = np.where(j == 0, frac * float(EDGES[0]), np.where(j >= OVERFLOW, MAX_EDGE, lo * (hi / lo) ** frac))
+        out[:, n] = np.where(total > 0, value, np.nan)
+    return out
+
+
 def quantiles(indices: Sequence[int], counts: Sequence[int], qs: Sequence[float]) -> list[float | None]:
     return quantiles_dense(dense(indices, counts), qs)
 

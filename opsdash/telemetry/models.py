@@ -126,3 +126,9 @@ class RollupHour(RollupBase):
     class Meta:
         managed = False
         db_table = "telemetry_rollup_hour"
+
+
+class RollupDay(RollupBase):
+    class Meta:
+        managed = False
+        db_table = "telemetry_rollup_day"

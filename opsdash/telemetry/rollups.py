@@ -12,11 +12,12 @@ taken before their first write (``INGEST_LOCK``), so they are found in ``pg_lock
 transaction in any database of the server (a bulk job, another application, a test run)
 would stall the rollups. Only ingests can.
 
-The aggregation is SQL over the new rows only: one pass groups them at the finest level
-(tenant, route, model, prompt, minute) with their histogram buckets, then each grain
-expands those partial rows into every grouping with a LATERAL VALUES list and upserts,
-merging histograms with ``opsdash_hist_merge_*``. An advisory lock keeps a second folder
-out instead of making it wait.
+The aggregation is SQL over the new rows only: per grain, one hashed GROUPING SETS scan
+computes every grouping's sums and gathers its histogram bucket indexes, which are then
+counted into sorted (index, count) arrays per row and upserted, merging with existing rows
+through ``opsdash_hist_merge_*``. An advisory lock keeps a second folder out instead of
+making it wait. A rebuild folds one UTC day at a time (no rollup row spans two days), so
+its memory stays that of a day however much history it covers.
 """
 
 from __future__ import annotations
@@ -49,13 +50,22 @@ GROUPINGS: dict[int, tuple[str, ...]] = {
     TENANT_PROMPT: ("tenant", "prompt"),
 }
 
-GRAINS = {"minute": "telemetry_rollup_minute", "hour": "telemetry_rollup_hour"}
+GRAINS = {"minute": "telemetry_rollup_minute", "hour": "telemetry_rollup_hour", "day": "telemetry_rollup_day"}
 
 # A tenant crossed with a route, model or prompt has so many combinations that at the
 # table's own grain nearly every event would get a row of its own. These groupings are
 # kept one step coarser: per hour in the minute table, per day in the hour table.
 COARSE_GROUPINGS = frozenset({TENANT_ROUTE, TENANT_MODEL, TENANT_PROMPT})
-COARSER = {"minute": "hour", "hour": "day"}
+COARSER = {"minute": "hour", "hour": "day", "day": "day"}
+# The day table lets long ranges read a row per day instead of 24. It holds only the
+# groupings the hour table keeps per hour: the others are per day there already.
+DAY_GROUPINGS = frozenset(GROUPINGS) - COARSE_GROUPINGS
+# Each fold pass scans the new events once and fills these tables.
+PASSES = {"minute": ("minute",), "hour": ("hour", "day")}
+
+
+def groupings_in(grain: str) -> frozenset[int]:
+    return DAY_GROUPINGS if grain == "day" else frozenset(GROUPINGS)
 
 
 def bucket_width(grain: str, grouping: int) -> dt.timedelta:
@@ -64,15 +74,7 @@ def bucket_width(grain: str, grouping: int) -> dt.timedelta:
     return {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}[unit]
 
 
-def bucket_sql(grain: str) -> str:
-    """The bucket of a folded row (by minute) in the ``grain`` table."""
-    coarse = ", ".join(str(g) for g in sorted(COARSE_GROUPINGS))
-    fine = "bucket" if grain == "minute" else f"date_trunc('{grain}', bucket, 'UTC')"
-    return f"CASE WHEN grouping IN ({coarse}) THEN date_trunc('{COARSER[grain]}', bucket, 'UTC') ELSE {fine} END"
-
-
 KEY_COLUMNS = ("grouping", "tenant_id", "bucket", "route", "model", "prompt_id", "prompt_version")
-TEXT_KEYS = ("route", "model", "prompt_id", "prompt_version")
 # (column, aggregate over raw events, how a fold adds to an existing row)
 SUMS = (
     ("requests", "count(*)"),
@@ -114,126 +116,81 @@ class FoldStats:
     rows: dict[str, int]
 
 
-def _grouping_values() -> str:
-    """The LATERAL VALUES rows that copy one partial row into every grouping."""
-    rows = []
-    for number, dims in GROUPINGS.items():
-        tenant = "b.tenant_id" if "tenant" in dims else "0::bigint"
-        route = "b.route" if "route" in dims else "''"
-        model = "b.model" if "model" in dims else "''"
-        prompt = ("b.prompt_id", "b.prompt_version") if "prompt" in dims else ("''", "''")
-        rows.append(f"({number}::smallint, {tenant}, {route}, {model}, {prompt[0]}, {prompt[1]})")
-    return ",\n        ".join(rows)
+# Buckets are cut with date_bin from a UTC midnight: the same edges as date_trunc in UTC,
+# without a time-zone lookup per row and per grouping (a third of the fold's time).
+_ORIGIN = "timestamptz '2000-01-01 00:00:00+00'"
+_WIDTH_SQL = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
+# GROUPING(tenant_id, route, model, prompt_id) has a bit set for each column a grouping
+# leaves out, tenant first: the mask tells which grouping a result row belongs to.
+_MASK_BITS = {"tenant": 8, "route": 4, "model": 2, "prompt": 1}
+_SET_COLUMNS = {"tenant": "tenant_id", "route": "route", "model": "model", "prompt": "prompt_id, prompt_version"}
 
 
-def _base_sql(where: str) -> str:
-    """Partial aggregates of the selected raw events at the finest level, in one scan.
+def _mask(dims: tuple[str, ...]) -> int:
+    return sum(bit for dim, bit in _MASK_BITS.items() if dim not in dims)
 
-    kind 0 rows carry the sums; kind 1 and 2 rows carry (bucket, count) of the latency
-    and time-to-first-token histograms in ``requests`` and NULL sums (narrow rows).
+
+def _aggregate_sql(grain: str, where: str) -> str:
+    """One pass over the selected raw events: every grouping's sums and the bucket indexes
+    of both histograms (gathered unsorted, counted later per row), for the tables of the
+    ``grain`` pass (see PASSES); ``target`` says which table a row goes to.
+
+    All groupings come out of one hashed GROUPING SETS scan; each event is hashed once per
+    grouping, never copied into intermediate rows per grouping.
     """
-    sums = ",\n    ".join(
-        f"{agg} AS {name}" if name == "requests" else f"CASE WHEN grouping(lb, tb) = 3 THEN {agg} END AS {name}"
-        for name, agg in SUMS
-    )
+    sets = []
+    for number, dims in GROUPINGS.items():
+        time = "cb" if number in COARSE_GROUPINGS else "fb"
+        sets.append("(" + ", ".join([time, *(_SET_COLUMNS[d] for d in dims)]) + ")")
+    if "day" in PASSES[grain]:
+        for number in sorted(DAY_GROUPINGS):
+            sets.append("(" + ", ".join(["cb", *(_SET_COLUMNS[d] for d in GROUPINGS[number])]) + ")")
+    grouping = " ".join(f"WHEN {_mask(dims)} THEN {number}" for number, dims in GROUPINGS.items())
+    coarse_masks = ", ".join(str(_mask(GROUPINGS[g])) for g in sorted(COARSE_GROUPINGS))
+    sums = ",\n    ".join(f"{agg} AS {name}" for name, agg in SUMS)
     return f"""
-CREATE TEMP TABLE rollup_fold_base ON COMMIT DROP AS
-SELECT tenant_id, route, model, prompt_id, prompt_version, minute,
-    CASE grouping(lb, tb) WHEN 3 THEN 0 WHEN 1 THEN 1 ELSE 2 END AS kind,
-    coalesce(lb, tb) AS hb,
-    {sums}
+CREATE TEMP TABLE rollup_fold_{grain} ON COMMIT DROP AS
+SELECT (CASE GROUPING(tenant_id, route, model, prompt_id) {grouping} END)::smallint AS grouping,
+    CASE WHEN GROUPING(fb) = 1 AND GROUPING(tenant_id, route, model, prompt_id) NOT IN ({coarse_masks})
+        THEN 'day' ELSE '{grain}' END AS target,
+    coalesce(tenant_id, 0) AS tenant_id, coalesce(fb, cb) AS bucket, coalesce(route, '') AS route,
+    coalesce(model, '') AS model, coalesce(prompt_id, '') AS prompt_id, coalesce(prompt_version, '') AS prompt_version,
+    {sums},
+    array_agg(lb) AS latency_buckets,
+    array_agg(tb) FILTER (WHERE tb IS NOT NULL) AS ttft_buckets
 FROM (
-    SELECT tenant_id, route, model, coalesce(prompt_id, '') AS prompt_id,
-        coalesce(prompt_version, '') AS prompt_version, date_trunc('minute', ts, 'UTC') AS minute,
+    -- OFFSET 0 keeps this a subquery, so each expression is computed once per event
+    -- rather than once per grouping; "C" makes hashing and comparing the keys bytewise.
+    SELECT tenant_id, route COLLATE "C" AS route, model COLLATE "C" AS model,
+        coalesce(prompt_id, '') COLLATE "C" AS prompt_id, coalesce(prompt_version, '') COLLATE "C" AS prompt_version,
+        date_bin('{_WIDTH_SQL[grain]}', ts, {_ORIGIN}) AS fb,
+        date_bin('{_WIDTH_SQL[COARSER[grain]]}', ts, {_ORIGIN}) AS cb,
         status, cache_hit, input_tokens, output_tokens, cost_usd, latency_ms, safety_count,
         opsdash_hist_bucket(latency_ms) AS lb, opsdash_hist_bucket(ttft_ms) AS tb
     FROM telemetry_event
     WHERE {where}
+    OFFSET 0
 ) e
-GROUP BY GROUPING SETS (
-    (tenant_id, route, model, prompt_id, prompt_version, minute),
-    (tenant_id, route, model, prompt_id, prompt_version, minute, lb),
-    (tenant_id, route, model, prompt_id, prompt_version, minute, tb)
-)
+GROUP BY GROUPING SETS ({", ".join(sets)})
 """
 
 
-# Sums that are counts: re-summed as integer they aggregate with a machine-word state
-# rather than numeric, which matters over millions of partial rows.
-COUNTS = frozenset(
-    {"requests", "ok", "errors", "timeouts", "rate_limited", "blocked", "cache_hits", "cost_unknown", "safety_flags"}
-)
+def _histogram_sql(column: str) -> str:
+    """The sorted (bucket indexes, counts) arrays of one row's gathered bucket indexes."""
+    return f"""CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(b ORDER BY b), '{{}}') AS idx, coalesce(array_agg(n ORDER BY b), '{{}}') AS cnt
+    FROM (SELECT b, count(*)::integer AS n FROM unnest(f.{column}) AS b GROUP BY b) AS cells
+) AS {column}"""
 
 
-def _resum(column: str, source: str = "") -> str:
-    name = f"{source}{column}"
-    return f"sum({name}::integer) AS {column}" if column in COUNTS else f"sum({name}) AS {column}"
-
-
-def _expand_sqls() -> tuple[str, str]:
-    """Every grouping of every partial row, per minute: the sums in one narrow table, the
-    histogram cells (key, kind, bucket, count) in another, so the big aggregation of
-    cells carries one integer per row instead of thirteen accumulators."""
+def _upsert_sql(grain: str, target: str) -> str:
+    """Add the rows of the ``grain`` pass meant for ``target``'s table into it, merging
+    histograms with existing rows."""
+    table = GRAINS[target]
     keys = ", ".join(KEY_COLUMNS)
     sum_cols = [name for name, _ in SUMS]
-    # Byte order for the text keys: later steps group and join on them, and a locale's
-    # comparison costs several times more than memcmp.
-    collated = ", ".join(f'{c} COLLATE "C" AS {c}' if c in TEXT_KEYS else c for c in KEY_COLUMNS)
-    expanded = f"""
-    FROM rollup_fold_base b
-    CROSS JOIN LATERAL (VALUES
-        {_grouping_values()}
-    ) AS g(grouping, tenant_id, route, model, prompt_id, prompt_version)"""
-    picked = "g.grouping, g.tenant_id, b.minute AS bucket, g.route, g.model, g.prompt_id, g.prompt_version"
-    sums = f"""
-CREATE TEMP TABLE rollup_fold_sums ON COMMIT DROP AS
-SELECT {collated}, {", ".join(_resum(c) for c in sum_cols)}
-FROM (
-    SELECT {picked}, {", ".join(f"b.{c}" for c in sum_cols)}{expanded}
-    WHERE b.kind = 0
-) x
-GROUP BY {keys}
-"""
-    cells = f"""
-CREATE TEMP TABLE rollup_fold_cells ON COMMIT DROP AS
-SELECT {collated}, kind, hb, sum(n)::integer AS n
-FROM (
-    SELECT {picked}, b.kind, b.hb, b.requests::integer AS n{expanded}
-    WHERE b.kind > 0 AND b.hb IS NOT NULL
-) x
-GROUP BY {keys}, kind, hb
-"""
-    return sums, cells
-
-
-def _upsert_sql(grain: str, table: str, since_clause: str = "") -> str:
-    """Upsert one grain: each key's sums beside its histograms as sorted arrays.
-
-    The cells of a key are gathered unordered by a hash aggregate and each array is
-    sorted on its own afterwards: sorting a few dozen pairs per row is far cheaper than
-    sorting every cell by (key, bucket).
-    """
-    keys = ", ".join(KEY_COLUMNS)
-    sum_cols = [name for name, _ in SUMS]
-    gathered = []
-    finished = [f"s.{name}" for name in sum_cols]
-    hist_cols = []
-    for kind, h in enumerate(HISTOGRAMS, start=1):
-        hist_cols += [f"{h}_hist_idx", f"{h}_hist_cnt"]
-        gathered.append(f"array_agg(hb) FILTER (WHERE kind = {kind}) AS {h}_i")
-        gathered.append(f"array_agg(n) FILTER (WHERE kind = {kind}) AS {h}_c")
-        finished.append(f"coalesce((SELECT array_agg(i ORDER BY i) FROM unnest(c.{h}_i) AS i), '{{}}')")
-        finished.append(f"coalesce((SELECT array_agg(n ORDER BY i) FROM unnest(c.{h}_i, c.{h}_c) AS p(i, n)), '{{}}')")
-    other = ", ".join(c for c in KEY_COLUMNS if c != "bucket")
-    bucket = bucket_sql(grain)
-    sums = f"""(
-    SELECT {other}, {bucket} AS bucket, {", ".join(_resum(c) if c in COUNTS else f"sum({c}) AS {c}" for c in sum_cols)}
-    FROM rollup_fold_sums WHERE true {since_clause} GROUP BY {other}, {bucket}
-)"""
-    cells = f"""(
-    SELECT {other}, {bucket} AS bucket, kind, hb, sum(n)::integer AS n
-    FROM rollup_fold_cells WHERE true {since_clause} GROUP BY {other}, {bucket}, kind, hb
-)"""
+    hist_cols = [f"{h}_hist_{part}" for h in HISTOGRAMS for part in ("idx", "cnt")]
+    hist_values = [f"{h}_buckets.{part}" for h in HISTOGRAMS for part in ("idx", "cnt")]
     updates = [f"{name} = r.{name} + excluded.{name}" for name in sum_cols]
     for h in HISTOGRAMS:
         updates.append(f"{h}_hist_idx = opsdash_hist_merge_idx(r.{h}_hist_idx, excluded.{h}_hist_idx)")
@@ -241,20 +198,14 @@ def _upsert_sql(grain: str, table: str, since_clause: str = "") -> str:
             f"{h}_hist_cnt = opsdash_hist_merge_cnt(r.{h}_hist_idx, r.{h}_hist_cnt, "
             f"excluded.{h}_hist_idx, excluded.{h}_hist_cnt)"
         )
-    gathered_sql = ",\n        ".join(gathered)
-    finished_sql = ",\n    ".join(finished)
     update_sql = ",\n    ".join(updates)
     return f"""
 INSERT INTO {table} AS r ({keys}, {", ".join(sum_cols)}, {", ".join(hist_cols)})
-SELECT {", ".join(f"s.{k}" for k in KEY_COLUMNS)},
-    {finished_sql}
-FROM {sums} s
-LEFT JOIN (
-    SELECT {keys},
-        {gathered_sql}
-    FROM {cells} c0
-    GROUP BY {keys}
-) c USING ({keys})
+SELECT {", ".join(f"f.{k}" for k in KEY_COLUMNS)}, {", ".join(f"f.{c}" for c in sum_cols)}, {", ".join(hist_values)}
+FROM rollup_fold_{grain} f
+{_histogram_sql("latency_buckets")}
+{_histogram_sql("ttft_buckets")}
+WHERE f.target = '{target}'
 ON CONFLICT ({keys}) DO UPDATE SET
     {update_sql}
 """
@@ -278,36 +229,28 @@ def horizon(cursor) -> int:  # type: ignore[no-untyped-def]
 
 
 def _fold(cursor, where: str, params: list[object], minute_since: dt.datetime | None = None) -> FoldStats:  # type: ignore[no-untyped-def]
-    # One folder at a time, hashing up to a few million partial rows: keep them in memory.
-    # Every aggregation here is cheaper hashed than sorted (the sorts would compare text
-    # keys), which the planner underrates.
-    cursor.execute("SELECT current_setting('work_mem'), current_setting('enable_sort')")
-    saved = cursor.fetchone()
-    cursor.execute("SET LOCAL work_mem = '256MB'")
-    cursor.execute("SET LOCAL enable_sort = off")
-    cursor.execute(_base_sql(where), params)
-    cursor.execute("SELECT coalesce(sum(requests), 0) FROM rollup_fold_base WHERE kind = 0")
-    events = int(cursor.fetchone()[0])
-    rows = {}
-    if events:
-        # Temporary tables get no statistics otherwise, and the planner needs the sizes.
-        cursor.execute("ANALYZE rollup_fold_base")
-        for sql in _expand_sqls():
-            cursor.execute(sql)
-        cursor.execute("ANALYZE rollup_fold_sums")
-        cursor.execute("ANALYZE rollup_fold_cells")
-        for grain, table in GRAINS.items():
-            clause = ""
-            upsert_params: list[object] = []
-            if grain == "minute" and minute_since is not None:
-                clause = "AND bucket >= %s"
-                upsert_params = [minute_since, minute_since]
-            cursor.execute(_upsert_sql(grain, table, clause), upsert_params)
-            rows[table] = cursor.rowcount
-        cursor.execute("DROP TABLE rollup_fold_sums, rollup_fold_cells")
-    cursor.execute("DROP TABLE rollup_fold_base")
-    # Put them back for the rest of a caller's transaction (SET LOCAL lasts until its end).
-    cursor.execute("SELECT set_config('work_mem', %s, true), set_config('enable_sort', %s, true)", list(saved))
+    # One folder at a time, hashing up to a few million groups: keep them in memory.
+    cursor.execute("SELECT current_setting('work_mem')")
+    saved = cursor.fetchone()[0]
+    cursor.execute("SET LOCAL work_mem = '1GB'")
+    rows = {table: 0 for table in GRAINS.values()}
+    events = 0
+    for grain, targets in PASSES.items():
+        grain_where, grain_params = where, list(params)
+        if grain == "minute" and minute_since is not None:
+            grain_where, grain_params = f"({where}) AND ts >= %s", [*params, minute_since]
+        cursor.execute(_aggregate_sql(grain, grain_where), grain_params)
+        if grain == "hour":
+            cursor.execute(
+                f"SELECT coalesce(sum(requests), 0) FROM rollup_fold_hour WHERE grouping = {ALL} AND target = 'hour'"
+            )
+            events = int(cursor.fetchone()[0])
+        for target in targets:
+            cursor.execute(_upsert_sql(grain, target))
+            rows[GRAINS[target]] = cursor.rowcount
+        cursor.execute(f"DROP TABLE rollup_fold_{grain}")
+    # Put it back for the rest of a caller's transaction (SET LOCAL lasts until its end).
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [saved])
     return FoldStats(events, rows)
 
 
@@ -370,10 +313,20 @@ def rebuild(since: dt.datetime | None = None) -> FoldStats:
                 cursor.execute(f"DELETE FROM {table}")
             else:
                 cursor.execute(f"DELETE FROM {table} WHERE bucket >= %s", [hour])
-        if hour is None:
-            stats = _fold(cursor, "xid < %s", [upto], cutoff)
-        else:
-            stats = _fold(cursor, "ts >= %s AND xid < %s", [hour, upto], max(cutoff, hour))
+        cursor.execute(
+            "SELECT min(ts), max(ts) FROM telemetry_event WHERE xid < %s AND ts >= %s",
+            [upto, hour or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)],
+        )
+        first, last = cursor.fetchone()
+        stats = FoldStats(0, {table: 0 for table in GRAINS.values()})
+        day = first.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) if first else None
+        while day is not None and day <= last:
+            after = day + dt.timedelta(days=1)
+            folded = _fold(cursor, "ts >= %s AND ts < %s AND xid < %s", [day, after, upto], max(cutoff, day))
+            stats = FoldStats(
+                stats.events + folded.events, {t: n + folded.rows.get(t, 0) for t, n in stats.rows.items()}
+            )
+            day = after
         cursor.execute(
             "UPDATE telemetry_rollup_cursor SET xid = greatest(xid, %s), folded_at = now() WHERE id = 1",
             [upto],
@@ -382,7 +335,7 @@ def rebuild(since: dt.datetime | None = None) -> FoldStats:
 
 
 def prune(now: dt.datetime | None = None) -> dict[str, int]:
-    """Drop minute rollups past OPSDASH_MINUTE_ROLLUP_DAYS and hour rollups past event retention."""
+    """Drop minute rollups past OPSDASH_MINUTE_ROLLUP_DAYS, hour and day rollups past event retention."""
     from opsdash.telemetry.partitions import retention_cutoff
 
     now = now or dt.datetime.now(dt.UTC)
@@ -391,6 +344,7 @@ def prune(now: dt.datetime | None = None) -> dict[str, int]:
         cursor.execute("DELETE FROM telemetry_rollup_minute WHERE bucket < %s", [minute_cutoff(now)])
         deleted["telemetry_rollup_minute"] = cursor.rowcount
         cutoff = retention_cutoff(now).replace(minute=0, second=0, microsecond=0)
-        cursor.execute("DELETE FROM telemetry_rollup_hour WHERE bucket < %s", [cutoff])
-        deleted["telemetry_rollup_hour"] = cursor.rowcount
+        for grain in ("hour", "day"):
+            cursor.execute(f"DELETE FROM {GRAINS[grain]} WHERE bucket < %s", [cutoff])
+            deleted[GRAINS[grain]] = cursor.rowcount
     return deleted

@@ -101,9 +101,12 @@ def _floor(value: dt.datetime, width: dt.timedelta) -> dt.datetime:
     return dt.datetime.fromtimestamp((value.timestamp() // seconds) * seconds, dt.UTC)
 
 
-def _where(f: Filters, grouping: int, start: dt.datetime, end: dt.datetime) -> tuple[str, list[Any]]:
+def _where(
+    f: Filters, grouping: int, start: dt.datetime, end: dt.datetime, floor: bool = True
+) -> tuple[str, list[Any]]:
     # A row covering part of the range counts whole: its bucket starts at or before `start`.
-    start = _floor(start, bucket_width(f, grouping, start, end))
+    if floor:
+        start = _floor(start, bucket_width(f, grouping, start, end))
     clauses = ["grouping = %s", "bucket >= %s", "bucket < %s"]
     params: list[Any] = [grouping, start, end]
     tenant_ids = f.tenant_ids()
@@ -123,6 +126,57 @@ def _where(f: Filters, grouping: int, start: dt.datetime, end: dt.datetime) -> t
 
 def _table(f: Filters, start: dt.datetime, end: dt.datetime) -> str:
     return "telemetry_rollup_minute" if (end - start) <= dt.timedelta(hours=24) else "telemetry_rollup_hour"
+
+
+DAY = dt.timedelta(days=1)
+HOUR_TABLE = rollups.GRAINS["hour"]
+DAY_TABLE = rollups.GRAINS["day"]
+
+
+def _pieces(
+    f: Filters,
+    grouping: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    origin: dt.datetime | None = None,
+    step: dt.timedelta | None = None,
+) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """The (table, from, to) reads that cover a range: on the hour grain, whole UTC days
+    come from the day table (one row instead of 24) and only the ragged ends from the
+    hour table. Per-step reads use day rows only when every step is whole days from a
+    midnight, so no day row straddles two steps."""
+    table = _table(f, start, end)
+    start = _floor(start, bucket_width(f, grouping, start, end))
+    if table == HOUR_TABLE and grouping in rollups.DAY_GROUPINGS:
+        aligned = step is None or (
+            step % DAY == dt.timedelta(0) and origin is not None and _floor(origin, DAY) == origin
+        )
+        first, last = _floor(start + DAY - dt.timedelta(microseconds=1), DAY), _floor(end, DAY)
+        if aligned and last > first:
+            pieces = [(HOUR_TABLE, start, first)] if start < first else []
+            pieces.append((DAY_TABLE, first, last))
+            if last < end:
+                pieces.append((HOUR_TABLE, last, end))
+            return pieces
+    return [(table, start, end)]
+
+
+def _source(
+    f: Filters,
+    grouping: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    columns: str,
+    origin: dt.datetime | None = None,
+    step: dt.timedelta | None = None,
+) -> tuple[str, list[Any]]:
+    """A subquery of ``columns`` over the rollup rows of this read (see _pieces)."""
+    parts, params = [], []
+    for table, lo, hi in _pieces(f, grouping, start, end, origin, step):
+        where, where_params = _where(f, grouping, lo, hi, floor=False)
+        parts.append(f"SELECT {columns} FROM {table} WHERE {where}")
+        params += where_params
+    return "(" + " UNION ALL ".join(parts) + ") AS r", params
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -159,11 +213,10 @@ def totals_by(
     start = start or f.range.start
     end = end or f.range.end
     grouping = f.grouping(by)
-    where, params = _where(f, grouping, start, end)
-    table = _table(f, start, end)
     key = DIM_COLUMN[by] if by else "NULL"
+    source, params = _source(f, grouping, start, end, f"{key} AS k, {', '.join(SUM_COLUMNS)}")
     result: dict[Any, Totals] = {}
-    for row in _fetch(f"SELECT {key}, {_sums_sql()} FROM {table} WHERE {where} GROUP BY 1", params):
+    for row in _fetch(f"SELECT k, {_sums_sql()} FROM {source} GROUP BY 1", params):
         result[row[0]] = _totals_from(row[1:])
     if with_quantiles and result:
         for (dim, _), values in quantiles(f, by, start=start, end=end).items():
@@ -195,10 +248,16 @@ class Axis:
     steps: list[dt.datetime]
 
 
-def axis(f: Filters, grouping: int) -> Axis:
+def axis(f: Filters, grouping: int, step: dt.timedelta | None = None) -> Axis:
+    """The chart steps: the range's own step, or ``step`` (whole days count from UTC midnight)."""
     width = bucket_width(f, grouping, f.range.start, f.range.end)
-    step = max(f.range.step, width)
-    origin = _floor(f.range.start, width) if step == width else f.range.start
+    step = max(step or f.range.step, width)
+    if step == width:
+        origin = _floor(f.range.start, width)
+    elif step % DAY == dt.timedelta(0):
+        origin = _floor(f.range.start, DAY)
+    else:
+        origin = f.range.start
     steps = []
     t = origin
     while t < f.range.end:
@@ -211,16 +270,20 @@ def _steps(f: Filters) -> list[dt.datetime]:
     return axis(f, f.grouping(None)).steps
 
 
-def series(f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requests",)) -> Series:
+def series(
+    f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requests",), step: dt.timedelta | None = None
+) -> Series:
     grouping = f.grouping(by)
-    ax = axis(f, grouping)
+    ax = axis(f, grouping, step)
     steps = ax.steps
     index = {t: i for i, t in enumerate(steps)}
-    where, params = _where(f, grouping, f.range.start, f.range.end)
     key = DIM_COLUMN[by] if by else "NULL"
+    source, params = _source(
+        f, grouping, ax.origin, f.range.end, f"{key} AS k, bucket, {', '.join(measures)}", ax.origin, ax.step
+    )
     sql = (
-        f"SELECT {key}, date_bin(%s, bucket, %s) AS t, {', '.join(f'sum({m})' for m in measures)} "
-        f"FROM {_table(f, f.range.start, f.range.end)} WHERE {where} GROUP BY 1, 2"
+        f"SELECT k, date_bin(%s, bucket, %s) AS t, {', '.join(f'sum({m})' for m in measures)} "
+        f"FROM {source} GROUP BY 1, 2"
     )
     by_key: dict[Any, dict[str, np.ndarray]] = {}
     for row in _fetch(sql, [ax.step, ax.origin, *params]):
@@ -235,18 +298,50 @@ def series(f: Filters, by: str | None = None, measures: tuple[str, ...] = ("requ
 
 def _step_sql() -> str:
     # Chart step of a bucket as an integer, so rows come back as small ints, not timestamps.
-    return "floor(extract(epoch FROM bucket - %(origin)s) / %(step)s)::int"
+    return "floor(extract(epoch FROM bucket - %s) / %s)::int"
 
 
-def _interpolate(index: int, before: int, count: int, rank: float) -> float:
-    """The value at ``rank`` inside bucket ``index`` (as histogram.quantiles_dense does)."""
-    frac = min(max((rank - before) / count, 0.0), 1.0) if count else 0.0
-    if index == 0:
-        return frac * float(histogram.EDGES[0])
-    if index >= histogram.OVERFLOW:
-        return histogram.MAX_EDGE
-    lo, hi = float(histogram.EDGES[index - 1]), float(histogram.EDGES[index])
-    return lo * (hi / lo) ** frac
+def _histograms(
+    f: Filters,
+    by: str | None,
+    column: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    per_step: bool,
+    keys: list[Any] | None = None,
+) -> tuple[list[tuple[Any, int]], np.ndarray]:
+    """Dense histograms summed per (key, step): the sparse arrays of the rows are fetched
+    as they are and added up here, which is far cheaper than unnesting them in SQL."""
+    grouping = f.grouping(by)
+    key = DIM_COLUMN[by] if by else "NULL"
+    ax = axis(f, grouping)
+    origin, step = (ax.origin, ax.step) if per_step else (None, None)
+    columns = f"{key} AS k, bucket, {column}_hist_idx AS i, {column}_hist_cnt AS c"
+    source, params = _source(f, grouping, start, end, columns, origin, step)
+    step_sql, step_params = (_step_sql(), [ax.origin, ax.step.total_seconds()]) if per_step else ("0", [])
+    sql = f"SELECT k, {step_sql}, i, c FROM {source}"
+    params = [*step_params, *params]
+    if keys is not None and by:
+        sql += " WHERE k = ANY(%s)"
+        params.append(list(keys))
+    slots: dict[tuple[Any, int], int] = {}
+    slot_of_row: list[int] = []
+    lengths: list[int] = []
+    idx: list[int] = []
+    cnt: list[int] = []
+    for k, s, i, c in _fetch(sql, params):
+        if not i:
+            continue
+        slot_of_row.append(slots.setdefault((k, s), len(slots)))
+        lengths.append(len(i))
+        idx.extend(i)
+        cnt.extend(c)
+    dense = np.zeros((len(slots), histogram.BUCKETS), dtype=np.int64)
+    if idx:
+        flat = np.repeat(np.asarray(slot_of_row, dtype=np.int64), lengths) * histogram.BUCKETS + np.asarray(idx)
+        dense = np.bincount(flat, weights=np.asarray(cnt, dtype=np.float64), minlength=dense.size)
+        dense = dense.astype(np.int64).reshape(len(slots), histogram.BUCKETS)
+    return list(slots), dense
 
 
 def quantiles(
@@ -259,67 +354,35 @@ def quantiles(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> dict[tuple[Any, int], dict[float, float]]:
-    """Quantiles from the rollup histograms, found in SQL: for every (key, step) only the
-    bucket holding each quantile comes back, and the value is interpolated inside it.
+    """Quantiles from the rollup histograms, interpolated inside the bucket that holds each.
 
     Returns {(key, step): {q: value}}; step is 0 unless ``per_step``.
     """
     start = start or f.range.start
     end = end or f.range.end
-    grouping = f.grouping(by)
-    where, params = _where(f, grouping, start, end)
-    key = DIM_COLUMN[by] if by else "NULL"
-    if keys is not None and by:
-        where += f" AND {key} = ANY(%(keys)s)"
-    step = _step_sql() if per_step else "0"
-    ax = axis(f, grouping)
-    named = {f"p{i}": v for i, v in enumerate(params)}
-    where_named = where
-    for i in range(len(params)):
-        where_named = where_named.replace("%s", f"%(p{i})s", 1)
-    sql = f"""
-WITH h AS (
-    SELECT {key} AS k, {step} AS s, h.i, sum(h.c)::bigint AS c
-    FROM {_table(f, start, end)} r, unnest(r.{column}_hist_idx, r.{column}_hist_cnt) AS h(i, c)
-    WHERE {where_named}
-    GROUP BY 1, 2, 3
-), w AS (
-    SELECT k, s, i, c, sum(c) OVER (PARTITION BY k, s ORDER BY i) AS upto, sum(c) OVER (PARTITION BY k, s) AS total
-    FROM h
-)
-SELECT k, s, q, i, c, upto - c, total FROM w CROSS JOIN unnest(%(qs)s::float8[]) AS q
-WHERE upto >= q * total AND upto - c < q * total"""
-    named.update({"origin": ax.origin, "step": ax.step.total_seconds(), "qs": list(qs), "keys": keys})
+    slots, dense = _histograms(f, by, column, start, end, per_step, keys)
+    values = histogram.quantiles_matrix(dense, qs)
     out: dict[tuple[Any, int], dict[float, float]] = {}
-    for k, s, q, index, count, before, total in _fetch(sql, named):  # type: ignore[arg-type]
-        out.setdefault((k, s), {})[q] = _interpolate(index, int(before), int(count), q * int(total))
+    for slot, row in zip(slots, values, strict=True):
+        out[slot] = {q: float(v) for q, v in zip(qs, row, strict=True) if not np.isnan(v)}
     return out
 
 
 def heatmap_counts(f: Filters, merge: int) -> tuple[list[dt.datetime], np.ndarray]:
     """Request counts per chart step and per display row (``merge`` fine buckets per row;
     row 0 is below 1 ms, the last row the overflow bucket)."""
-    grouping = f.grouping(None)
-    ax = axis(f, grouping)
-    steps = ax.steps
+    steps = axis(f, f.grouping(None)).steps
     rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
-    where, params = _where(f, grouping, f.range.start, f.range.end)
-    named = {f"p{i}": v for i, v in enumerate(params)}
-    for i in range(len(params)):
-        where = where.replace("%s", f"%(p{i})s", 1)
-    named.update({"origin": ax.origin, "step": ax.step.total_seconds(), "merge": merge,
-                  "last": rows - 1, "overflow": histogram.OVERFLOW})  # fmt: skip
-    sql = f"""
-SELECT {_step_sql()} AS s,
-       CASE WHEN h.i = 0 THEN 0 WHEN h.i >= %(overflow)s THEN %(last)s ELSE (h.i - 1) / %(merge)s + 1 END AS row,
-       sum(h.c)
-FROM {_table(f, f.range.start, f.range.end)} r, unnest(r.latency_hist_idx, r.latency_hist_cnt) AS h(i, c)
-WHERE {where}
-GROUP BY 1, 2"""
+    slots, dense = _histograms(f, None, "latency", f.range.start, f.range.end, per_step=True)
+    # Display row of every fine bucket.
+    row_of = np.empty(histogram.BUCKETS, dtype=np.int64)
+    row_of[0] = 0
+    row_of[1 : histogram.OVERFLOW] = (np.arange(1, histogram.OVERFLOW) - 1) // merge + 1
+    row_of[histogram.OVERFLOW :] = rows - 1
     matrix = np.zeros((len(steps), rows), dtype=np.int64)
-    for step, row, count in _fetch(sql, named):  # type: ignore[arg-type]
+    for (_, step), counts in zip(slots, dense, strict=True):
         if 0 <= step < len(steps):
-            matrix[step, row] += count
+            np.add.at(matrix[step], row_of, counts)
     return steps, matrix
 
 

@@ -1,0 +1,109 @@
+"""Long ranges read whole days from the day rollups and only the ragged ends from the hour
+rollups: the answers must be exactly those of reading every hour row."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from opsdash.lib.timerange import TimeRange
+from opsdash.telemetry import rollups, selectors
+from opsdash.telemetry.filters import Filters
+from opsdash.telemetry.ingest import ingest_events
+from tests.telemetry.factories import make_event, rfc3339, scalar
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def nine_days(empty_raw, acme, globex):
+    rng = np.random.default_rng(11)
+    events = []
+    for i in range(1500):
+        ts = NOW - dt.timedelta(minutes=float(rng.uniform(1, 9 * 24 * 60)))
+        latency = round(float(rng.lognormal(6, 0.7)), 3)
+        events.append(
+            make_event(
+                "acme" if i % 3 else "globex",
+                ts=rfc3339(ts),
+                route=["/chat", "/search"][i % 2],
+                latency_ms=latency,
+                ttft_ms=None if i % 5 == 0 else round(latency * 0.25, 3),
+                status="error" if i % 17 == 0 else "ok",
+                cost_usd=0.002 * (i % 4),
+            )
+        )
+    assert ingest_events(events).accepted == len(events)
+    rollups.rebuild()
+    return events
+
+
+def hour_only(monkeypatch) -> None:
+    monkeypatch.setattr(rollups, "DAY_GROUPINGS", frozenset())
+
+
+# From 07:30 eight days ago: a ragged first day, seven whole days, a ragged last day.
+RANGE = TimeRange(
+    (NOW - dt.timedelta(days=8)).replace(hour=7, minute=30, second=0, microsecond=0), NOW, "custom"
+)
+
+
+def test_it_reads_whole_days_from_the_day_table(nine_days):
+    pieces = selectors._pieces(Filters(range=RANGE), rollups.ALL, RANGE.start, RANGE.end)
+    assert [table for table, _, _ in pieces] == [
+        "telemetry_rollup_hour",
+        "telemetry_rollup_day",
+        "telemetry_rollup_hour",
+    ]
+    assert scalar("SELECT count(*) FROM telemetry_rollup_day WHERE grouping = 4") > 0
+
+
+@pytest.mark.parametrize("by", [None, "tenant", "route"])
+def test_it_gives_the_same_totals_and_quantiles_as_hour_rows(nine_days, monkeypatch, by):
+    f = Filters(range=RANGE)
+    stitched = selectors.totals_by(f, by)
+    hour_only(monkeypatch)
+    hourly = selectors.totals_by(f, by)
+    assert stitched.keys() == hourly.keys()
+    for key, totals in stitched.items():
+        # A float sum depends on the order it is added in; everything else is exact.
+        assert totals.latency_sum_ms == pytest.approx(hourly[key].latency_sum_ms, rel=1e-12)
+        assert dataclasses.replace(totals, latency_sum_ms=0) == dataclasses.replace(hourly[key], latency_sum_ms=0)
+        assert totals.quantile_values, key
+    assert sum(t.requests for t in stitched.values()) == scalar(
+        "SELECT count(*) FROM telemetry_event WHERE ts >= %s", [RANGE.start.replace(minute=0)]
+    )
+
+
+def test_it_gives_the_same_time_to_first_token(nine_days, monkeypatch):
+    f = Filters(range=RANGE)
+    stitched = selectors.quantiles(f, "route", column="ttft")
+    hour_only(monkeypatch)
+    assert stitched == selectors.quantiles(f, "route", column="ttft")
+
+
+def test_it_sums_cost_per_tenant_per_day(nine_days, acme):
+    f = Filters(range=RANGE)
+    s = selectors.series(f, "tenant", ("cost_usd", "requests"), step=dt.timedelta(days=1))
+    assert all(t == t.replace(hour=0, minute=0, second=0, microsecond=0) for t in s.steps)
+    for i, day in enumerate(s.steps):
+        raw_cost = scalar(
+            "SELECT coalesce(sum(cost_usd), 0) FROM telemetry_event WHERE tenant_id = %s AND ts >= %s AND ts < %s",
+            [acme.pk, day, day + dt.timedelta(days=1)],
+        )
+        assert s.by_key[acme.pk]["cost_usd"][i] == pytest.approx(float(raw_cost), abs=1e-9), day
+
+
+def test_it_keeps_hour_steps_on_the_hour_table(nine_days, monkeypatch):
+    f = Filters(range=RANGE)
+    ax = selectors.axis(f, rollups.ALL)
+    pieces = selectors._pieces(f, rollups.ALL, ax.origin, RANGE.end, ax.origin, ax.step)
+    assert [table for table, _, _ in pieces] == ["telemetry_rollup_hour"]
+    stitched = selectors.quantiles(f, per_step=True)
+    hour_only(monkeypatch)
+    assert stitched == selectors.quantiles(f, per_step=True)
