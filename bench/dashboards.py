@@ -205,8 +205,10 @@ WITH n AS (
         (%(tenant_slots)s::bigint[])[1 + floor(random() * %(slot_count)s)::int] AS tenant_id
     FROM generate_series(%(first)s, %(last)s) AS g
 ), t AS (
+    -- Diurnal: more traffic in the (UTC) afternoon, as in generate().
     SELECT n.*, CASE WHEN u_keep < 0.55 + 0.45 * sin(
-            (mod((extract(epoch FROM %(now)s::timestamptz) - u_when * 2592000)::numeric, 86400) / 3600 - 8) / 24 * 2 * pi()) ^ 2
+            (mod((extract(epoch FROM %(now)s::timestamptz) - u_when * 2592000)::numeric, 86400) / 3600 - 8)
+            / 24 * 2 * pi()) ^ 2
         THEN u_when ELSE u_alt END * 2592000 AS secs,
         (%(medians)s::float8[])[m + 1] * (1 + (r %% 4) * 0.25)
             * exp(0.6 * sqrt(-2 * ln(1 - u1)) * cos(2 * pi() * u2)) AS latency
@@ -215,7 +217,8 @@ WITH n AS (
 INSERT INTO telemetry_event (ts, tenant_id, event_id, route, model, provider, prompt_id, prompt_version, status,
     latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd, cache_hit, safety_count)
 SELECT %(now)s::timestamptz - make_interval(secs => secs), tenant_id, 'b' || g, (%(routes)s::text[])[r + 1],
-    (%(models)s::text[])[m + 1], (%(providers)s::text[])[m + 1], 'prompt-' || lpad((((r * 7 + pv) %% 50) / 5)::text, 2, '0'),
+    (%(models)s::text[])[m + 1], (%(providers)s::text[])[m + 1],
+    'prompt-' || lpad((((r * 7 + pv) %% 50) / 5)::text, 2, '0'),
     'v' || (((r * 7 + pv) %% 50) %% 5 + 1),
     CASE WHEN u_status < 0.93 THEN 'ok' WHEN u_status < 0.96 THEN 'error' WHEN u_status < 0.98 THEN 'timeout'
          WHEN u_status < 0.995 THEN 'rate_limited' ELSE 'blocked' END,

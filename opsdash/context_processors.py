@@ -5,6 +5,7 @@ from django.http import HttpRequest
 # (url name, label) in the order the navigation shows them.
 NAVIGATION = [
     ("overview", "Overview"),
+    ("alerts", "Alerts"),
     ("latency", "Latency"),
     ("cost", "Cost"),
     ("evals", "Evals"),
@@ -16,6 +17,9 @@ NAVIGATION = [
 SETTINGS_NAVIGATION = [
     ("settings-users", "Users"),
     ("settings-tokens", "Tokens"),
+    ("settings-slos", "SLOs"),
+    ("settings-budgets", "Budgets"),
+    ("settings-channels", "Channels"),
 ]
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.utils.csp import CSP
 
 from opsdash.lib import embedded_db
-from opsdash.lib.env import ConfigError, env_bool, env_int, env_list, env_str, parse_database_url
+from opsdash.lib.env import ConfigError, env_bool, env_float, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -264,6 +265,12 @@ CELERY_BEAT_SCHEDULE = {
     # the deadline); the sweep records the revocation.
     # Runs whose message was lost or whose worker died are sent again (the claim makes it safe).
     "actions-resume-stalled": {"task": "opsdash.actions.resume_stalled", "schedule": 60.0, "options": {"expires": 55}},
+    # Notification deliveries whose message was lost are sent again (the claim makes it safe).
+    "notifications-resume-stalled": {
+        "task": "opsdash.notifications.resume_stalled",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "tenants-revoke-expired-keys": {
         "task": "opsdash.tenants.revoke_expired_keys",
         "schedule": 60.0,
@@ -302,6 +309,82 @@ ACTIONS_LEASE_SECONDS = env_int("OPSDASH_ACTIONS_LEASE_SECONDS", 120, minimum=1)
 # batches of an action (0 = never). Never set it in production.
 ACTIONS_CRASH_AFTER_BATCHES = env_int("OPSDASH_ACTIONS_CRASH_AFTER_BATCHES", 0, minimum=0)
 KEY_ROTATION_GRACE_HOURS = env_int("OPSDASH_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
+
+# --- Eval gate ----------------------------------------------------------------------------
+# GET /api/v1/evals/gate fails a candidate prompt version whose pass rate on any metric is
+# more than this many percentage points below the baseline's ...
+OPSDASH_GATE_MAX_DROP_POINTS = env_float("OPSDASH_GATE_MAX_DROP_POINTS", 2.0, minimum=0, maximum=100)
+# ... or whose mean cost per eval case is more than this many percent above it.
+OPSDASH_GATE_MAX_COST_RISE_PERCENT = env_float("OPSDASH_GATE_MAX_COST_RISE_PERCENT", 10.0, minimum=0)
+
+# --- Notifications ------------------------------------------------------------------------
+
+
+def _base_url() -> str:
+    raw = env_str("OPSDASH_BASE_URL", "http://127.0.0.1:8000")
+    parts = urlsplit(raw)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    if not port_ok or parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"OPSDASH_BASE_URL={raw!r} is not an http(s) address such as https://opsdash.example.com; "
+            "notifications link to opsdash with it."
+        )
+    return raw.rstrip("/")
+
+
+# Where people reach opsdash: notifications link back to it.
+OPSDASH_BASE_URL = _base_url()
+# Attempts per webhook or email delivery (the first one included) before it is marked failed.
+OPSDASH_WEBHOOK_MAX_ATTEMPTS = env_int("OPSDASH_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+# Seconds to wait for a webhook receiver or mail server to answer.
+OPSDASH_WEBHOOK_TIMEOUT_SECONDS = env_int("OPSDASH_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
+# Wait before the second attempt; it doubles for each further one.
+OPSDASH_WEBHOOK_BACKOFF_SECONDS = env_int("OPSDASH_WEBHOOK_BACKOFF_SECONDS", 10, minimum=1, maximum=3600)
+DEFAULT_FROM_EMAIL = env_str("OPSDASH_EMAIL_FROM", "opsdash@localhost")
+if env_str("OPSDASH_EMAIL_HOST") or not DEBUG:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env_str("OPSDASH_EMAIL_HOST", "localhost"),
+                "port": env_int("OPSDASH_EMAIL_PORT", 25, minimum=1, maximum=65535),
+                "username": env_str("OPSDASH_EMAIL_USER") or None,
+                "password": env_str("OPSDASH_EMAIL_PASSWORD") or None,
+                "use_tls": env_bool("OPSDASH_EMAIL_STARTTLS", False),
+                "timeout": OPSDASH_WEBHOOK_TIMEOUT_SECONDS,
+            },
+        }
+    }
+else:
+    # Development without a mail server: emails are printed by the process that sends them.
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+
+# --- Alerts -------------------------------------------------------------------------------
+
+
+def _budget_thresholds() -> list[int]:
+    raw = env_str("OPSDASH_BUDGET_ALERT_THRESHOLDS", "70,90,100")
+    try:
+        values = [int(item) for item in env_list("OPSDASH_BUDGET_ALERT_THRESHOLDS", raw)]
+    except ValueError:
+        raise ConfigError(
+            f"OPSDASH_BUDGET_ALERT_THRESHOLDS={raw!r} is not a list of whole percentages such as 70,90,100."
+        ) from None
+    if not values or any(not 1 <= v <= 1000 for v in values) or values != sorted(set(values)):
+        raise ConfigError(
+            f"OPSDASH_BUDGET_ALERT_THRESHOLDS={raw!r} must list percentages between 1 and 1000 in increasing "
+            "order, each once, such as 70,90,100."
+        )
+    return values
+
+
+# Percent of a tenant's daily or monthly budget at which an alert is raised (once per period).
+OPSDASH_BUDGET_ALERT_THRESHOLDS = _budget_thresholds()
+# The latest eval run of a prompt's newest version passing less than this percent raises "eval.failing".
+OPSDASH_EVAL_ALERT_MIN_PASS_RATE = env_int("OPSDASH_EVAL_ALERT_MIN_PASS_RATE", 70, minimum=1, maximum=100)
 
 # --- Embeddings ---------------------------------------------------------------------------
 EMBEDDINGS_DIMENSIONS = env_int("OPSDASH_EMBEDDINGS_DIMENSIONS", 256, minimum=8, maximum=4096)

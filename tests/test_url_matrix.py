@@ -34,6 +34,7 @@ EXPECTATIONS: dict[str, tuple[str, str, dict[str, int]]] = {
     "latency": ("GET", "", PAGE),
     "cost": ("GET", "", PAGE),
     "evals": ("GET", "", PAGE),
+    "evals-compare": ("GET", "", PAGE),
     "safety": ("GET", "", PAGE),
     "tenants": ("GET", "", PAGE),
     "tenant-detail": ("GET", "acme", {**PAGE, "scoped_viewer": 404}),
@@ -80,6 +81,26 @@ EXPECTATIONS: dict[str, tuple[str, str, dict[str, int]]] = {
     "otlp-traces": ("POST", "", MACHINE_ONLY),
     "api-events": ("POST", "", MACHINE_ONLY),
     "api-evals": ("POST", "", MACHINE_ONLY),
+    "alerts": ("GET", "", PAGE),
+    "alert-acknowledge": ("POST", "missing_alert", {**dict.fromkeys(PERSONAS, 404), "anonymous": ANON_LOGIN}),
+    "settings-slos": ("GET", "", ADMIN_PAGE),
+    "settings-slo-new": ("GET", "", ADMIN_PAGE),
+    "settings-slo-edit": ("GET", "missing_slo", {**ADMIN_PAGE, "admin": 404}),
+    "settings-slo-enabled": ("POST", "missing_slo", {**ADMIN_PAGE, "admin": 404}),
+    "settings-budgets": ("GET", "", ADMIN_PAGE),
+    # An empty form is valid (no budgets, no hard stop): the admin is sent back to the table.
+    "settings-budget-update": ("POST", "acme", ADMIN_POST_REDIRECT),
+    "api-eval-gate": ("GET", "", MACHINE_ONLY),
+    # Notification channels carry every tenant's alerts: global admins only.
+    "settings-channels": ("GET", "", ADMIN_PAGE),
+    "channel-create": ("GET", "", ADMIN_PAGE),
+    "channel-detail": ("GET", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-deliveries": ("GET", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-edit": ("GET", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-set-enabled": ("POST", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-rotate-secret": ("POST", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-send-test": ("POST", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
+    "channel-delete": ("POST", "missing_channel", {**ADMIN_PAGE, "admin": 404}),
 }
 
 
@@ -114,6 +135,12 @@ def kwargs_for(kind: str, fixtures: dict[str, Any]) -> dict[str, Any]:
         return {"slug": "acme", "key_id": 999999}
     if kind == "missing_run":
         return {"run_id": 999999}
+    if kind == "missing_alert":
+        return {"alert_id": 999999}
+    if kind == "missing_slo":
+        return {"slo_id": 999999}
+    if kind == "missing_channel":
+        return {"channel_id": 999999}
     if kind == "missing_run_id":
         return {"run_id": "no-such-run"}
     if kind == "acme_missing_conversation":

@@ -120,6 +120,20 @@ rules.add_perm("accounts.manage_users", is_admin)
 rules.add_perm("accounts.manage_tokens", is_global_admin)
 rules.add_perm("audit.view_all", is_admin)
 
+
+@rules.predicate
+def alert_in_scope(user: Any, alert: Any) -> bool:
+    """Alerts about a tenant follow the tenant's scope; alerts about no tenant are everyone's."""
+    return alert is not None and (alert.tenant_id is None or access_of(user).covers(alert.tenant_id))
+
+
+rules.add_perm("alerts.view_alert", is_viewer & alert_in_scope)
+rules.add_perm("alerts.acknowledge_alert", is_operator & alert_in_scope)
+# SLOs and budgets are settings: admins only, each within their own scope.
+rules.add_perm("alerts.manage_settings", is_admin)
+# A channel carries every tenant's alerts, so only an admin over every tenant manages one.
+rules.add_perm("notifications.manage_channels", is_global_admin)
+
 # The lowest role that holds each tenant permission, to tell 403 from 404.
 _PERMISSION_ROLE = {
     "tenants.view_tenant": Role.VIEWER,
@@ -188,6 +202,23 @@ def scope_queryset[M: Model](user: Any, queryset: QuerySet[M], field: str = "ten
     if access.tenant_ids is None:
         return queryset
     return queryset.filter(**{f"{field}__in": access.tenant_ids})
+
+
+def scope_queryset_with_shared[M: Model](user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
+    """As scope_queryset, plus the rows that belong to no tenant (an alert about a global SLO)."""
+    from django.db.models import Q
+
+    access = access_of(user)
+    if access.role is None:
+        return queryset.none()
+    if access.tenant_ids is None:
+        return queryset
+    return queryset.filter(Q(**{f"{field}__in": access.tenant_ids}) | Q(**{f"{field}__isnull": True}))
+
+
+def may_see_global_numbers(user: Any) -> bool:
+    """Numbers summed over every tenant (a global SLO) are for users who see every tenant."""
+    return access_of(user).is_global
 
 
 def scope_tenant_ids(user: Any) -> frozenset[int] | None:

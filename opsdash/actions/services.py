@@ -189,3 +189,86 @@ def retry_run(run: ActionRun, *, acting_user: Any, request: HttpRequest | None =
     _audit("action.retried", run, acting_user=acting_user, request=request, previous_error=previous_error)
     _enqueue(run)
     return run
+
+
+# --- Runs opsdash requests itself -----------------------------------------------------------
+
+SYSTEM_ACTOR = "system"
+# What opsdash may decide on its own (a budget hard stop and its lifting); nothing destructive.
+SYSTEM_RUN_KINDS = frozenset({"pause_tenant", "resume_tenant"})
+
+
+def _audit_system(action: str, run: ActionRun, *, reason: str, **detail: Any) -> None:
+    record_event(
+        action,
+        actor_label=SYSTEM_ACTOR,
+        target=run,
+        target_label=f"{run.kind} #{run.pk}",
+        tenant=run.tenant,
+        detail={"run": run.pk, "kind": run.kind, "parameters": run.parameters, "reason": reason, **detail},
+    )
+
+
+@transaction.atomic
+def request_system_run(
+    tenant: Tenant, kind: str, *, reason: str, parameters: dict[str, Any], idempotency_key: str
+) -> Requested:
+    """Request a run on opsdash's own behalf, e.g. the pause of a budget hard stop.
+
+    There is no person to check permissions for: the run has no requester, and its audit
+    row names the system as the actor and says why. It then goes through the same
+    registry, approval rule, worker and audit trail as a run someone asked for.
+    """
+    if kind not in SYSTEM_RUN_KINDS:
+        raise ActionError(f"opsdash does not request {kind!r} runs on its own.")
+    action = registry.get(kind)
+    if action is None:
+        raise ActionError(f"There is no action {kind!r}.")
+    reason = reason.strip()
+    if not reason:
+        raise ActionError("A system run needs a reason.")
+    existing = ActionRun.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.requested_by_id is not None or existing.tenant_id != tenant.pk or existing.kind != kind:
+            raise ActionError("This idempotency key belongs to another request.")
+        return Requested(existing, None, False)
+    unavailable = action.unavailable(tenant)
+    if unavailable:
+        raise ActionError(unavailable)
+    preview = action.preview(tenant, parameters)
+    approval = needs_approval(kind)
+    run = ActionRun(
+        kind=kind,
+        tenant=tenant,
+        parameters=parameters,
+        preview=preview.as_dict(),
+        requested_by=None,
+        state=State.AWAITING_APPROVAL if approval else State.QUEUED,
+        queued_at=None if approval else timezone.now(),
+        idempotency_key=idempotency_key,
+    )
+    action.prepare(run)
+    try:
+        with transaction.atomic():
+            run.save(force_insert=True)
+    except IntegrityError:
+        raise ActionError(f"A {action.label.lower()} run for {tenant.slug} is already in progress.") from None
+    _audit_system("action.requested", run, reason=reason, preview=preview.summary, needs_approval=approval)
+    if not approval:
+        _enqueue(run)
+    return Requested(run, None, True)
+
+
+@transaction.atomic
+def cancel_system_run(run: ActionRun, *, reason: str) -> ActionRun:
+    """Withdraw a run opsdash requested that has not finished (its reason is gone)."""
+    run = _locked(run)
+    if run.requested_by_id is not None:
+        raise ActionError(f"Run #{run.pk} was requested by a person; opsdash does not cancel it.")
+    if not run.is_live:
+        return run
+    before = run.state
+    run.state, run.finished_at = State.CANCELLED, timezone.now()
+    run.save(update_fields=["state", "finished_at"])
+    _audit_system("action.cancelled", run, reason=reason, was=before, done=run.progress_done)
+    return run

@@ -120,7 +120,14 @@ def _attach_previous_versions(stats: dict[tuple[str, str], PromptVersionStats]) 
 
 
 def failing_prompt_count(start: dt.datetime, end: dt.datetime) -> int:
-    return sum(1 for s in prompt_versions(start, end) if s.failure_rate >= FAILING_RATE)
+    """How many prompt versions fail at least FAILING_RATE of their results in the window
+    (the overview tile: one aggregation, none of the per-metric detail)."""
+    rows = (
+        _window(start, end)
+        .values("prompt_id", "prompt_version")
+        .annotate(results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+    )
+    return sum(1 for r in rows if r["failures"] / r["results"] >= FAILING_RATE)
 
 
 def runs_of(prompt_id: str, prompt_version: str, start: dt.datetime, end: dt.datetime) -> list[Any]:

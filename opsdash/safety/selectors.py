@@ -22,10 +22,13 @@ def flags(user: Any, f: Filters) -> QuerySet[SafetyFlag]:
     return qs
 
 
-def over_time(qs: QuerySet[SafetyFlag], f: Filters, dimension: str) -> tuple[list[dt.datetime], dict[str, list[int]]]:
+def over_time(
+    qs: QuerySet[SafetyFlag], f: Filters
+) -> tuple[list[dt.datetime], dict[str, list[int]], dict[str, list[int]]]:
+    """Flags per step by kind and by severity, from one aggregation."""
     trunc = TruncHour("ts") if f.range.span <= dt.timedelta(days=7) else TruncDay("ts")
     step = dt.timedelta(hours=1) if f.range.span <= dt.timedelta(days=7) else dt.timedelta(days=1)
-    rows = qs.annotate(t=trunc).values("t", dimension).annotate(n=Count("id")).order_by()
+    rows = qs.annotate(t=trunc).values("t", "kind", "severity").annotate(n=Count("id")).order_by()
     first = f.range.start.replace(minute=0, second=0, microsecond=0)
     if step == dt.timedelta(days=1):
         first = first.replace(hour=0)
@@ -35,13 +38,15 @@ def over_time(qs: QuerySet[SafetyFlag], f: Filters, dimension: str) -> tuple[lis
         steps.append(t)
         t += step
     index = {s: i for i, s in enumerate(steps)}
-    series: dict[str, list[int]] = {}
+    by_kind: dict[str, list[int]] = {}
+    by_severity: dict[str, list[int]] = {}
     for row in rows:
-        values = series.setdefault(row[dimension], [0] * len(steps))
         i = index.get(row["t"])
-        if i is not None:
-            values[i] += row["n"]
-    return steps, series
+        if i is None:
+            continue
+        by_kind.setdefault(row["kind"], [0] * len(steps))[i] += row["n"]
+        by_severity.setdefault(row["severity"], [0] * len(steps))[i] += row["n"]
+    return steps, by_kind, by_severity
 
 
 def top_tenants(qs: QuerySet[SafetyFlag], n: int = 10) -> list[Any]:

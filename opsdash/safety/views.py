@@ -22,13 +22,16 @@ def safety(request: HttpRequest) -> HttpResponse:
     def build(f: Filters) -> dict[str, Any]:
         qs = selectors.flags(request.user, f)
         kind = request.GET.get("kind", "").strip()[:50]
-        steps, by_kind = selectors.over_time(qs, f, "kind")
-        _, by_severity = selectors.over_time(qs, f, "severity")
+        steps, by_kind, by_severity = selectors.over_time(qs, f)
         ordered_severity = {s: by_severity[s] for s in selectors.SEVERITY_ORDER if s in by_severity}
+        total = sum(sum(values) for values in by_kind.values())
         listing = qs.filter(kind=kind) if kind else qs
-        page = Paginator(listing.select_related("tenant").order_by("-ts", "-id"), 50).get_page(request.GET.get("page"))
+        paginator = Paginator(listing.select_related("tenant").order_by("-ts", "-id"), 50)
+        # The count is known from the aggregation: spare the paginator a second scan.
+        paginator.count = sum(by_kind.get(kind, [])) if kind else total  # type: ignore[misc]
+        page = paginator.get_page(request.GET.get("page"))
         return {
-            "total": qs.count(),
+            "total": total,
             "by_kind": charts.stacked(steps, by_kind, "flags"),
             "by_severity": charts.stacked(steps, ordered_severity, "flags", SEVERITY_COLOURS),
             "kinds": sorted(by_kind, key=lambda k: -sum(by_kind[k])),

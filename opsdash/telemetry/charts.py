@@ -6,10 +6,9 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 
 from opsdash.lib import histogram
-from opsdash.lib.plotting import HEATMAP_SCALE, PALETTE, base_layout, figure_json
+from opsdash.lib.plotting import HEATMAP_SCALE, PALETTE, figure, numbers, times
 
 # The heatmap shows 4 rows per doubling (16 fine buckets merged 4 by 4): enough to see
 # the shape, few enough to read.
@@ -43,25 +42,22 @@ def latency_heatmap(steps: list[dt.datetime], matrix: np.ndarray) -> dict[str, A
         lo, hi = 0, 1
     z = merged[lo:hi].astype(float)
     z[z == 0] = np.nan  # empty cells stay blank instead of the lowest colour
-    figure = go.Figure(
-        go.Heatmap(
-            x=steps,
-            y=labels[lo:hi],
-            z=z,
-            colorscale=HEATMAP_SCALE,
-            colorbar={"title": {"text": "requests"}},
-            hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>latency %{y}<br>%{z:,} requests<extra></extra>",
-        )
+    trace = {
+        "type": "heatmap",
+        "x": times(steps),
+        "y": labels[lo:hi],
+        "z": [numbers(row) for row in z],
+        "colorscale": HEATMAP_SCALE,
+        "colorbar": {"title": {"text": "requests"}},
+        "hovertemplate": "%{x|%Y-%m-%d %H:%M} UTC<br>latency %{y}<br>%{z:,} requests<extra></extra>",
+    }
+    return figure(
+        [trace],
+        height=360,
+        hovermode="closest",
+        yaxis={"title": {"text": "latency (log buckets)"}},
+        xaxis={"title": {"text": "time (UTC)"}},
     )
-    figure.update_layout(
-        base_layout(
-            height=360,
-            hovermode="closest",
-            yaxis={"title": {"text": "latency (log buckets)"}},
-            xaxis={"title": {"text": "time (UTC)"}},
-        )
-    )
-    return figure_json(figure)
 
 
 def quantile_lines(
@@ -70,81 +66,87 @@ def quantile_lines(
     title: str = "latency (ms)",
     slo_ms: float | None = None,
 ) -> dict[str, Any]:
-    figure = go.Figure()
-    for i, (name, values) in enumerate(lines.items()):
-        figure.add_trace(
-            go.Scatter(
-                x=steps,
-                y=values,
-                name=name,
-                mode="lines",
-                line={"color": PALETTE[i % len(PALETTE)], "width": 2},
-                connectgaps=False,
-                hovertemplate="%{y:,.0f} ms",
-            )
-        )
+    x = times(steps)
+    traces = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": numbers(values),
+            "name": name,
+            "mode": "lines",
+            "line": {"color": PALETTE[i % len(PALETTE)], "width": 2},
+            "connectgaps": False,
+            "hovertemplate": "%{y:,.0f} ms",
+        }
+        for i, (name, values) in enumerate(lines.items())
+    ]
+    extra: dict[str, Any] = {}
     if slo_ms is not None:
-        figure.add_hline(y=slo_ms, line={"dash": "dash", "color": "#B3261E"}, annotation_text=f"SLO {slo_ms:g} ms")
-    figure.update_layout(base_layout(yaxis={"title": {"text": title}, "rangemode": "tozero"}))
-    return figure_json(figure)
+        extra["shapes"] = [
+            {
+                "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": slo_ms, "y1": slo_ms,
+                "line": {"dash": "dash", "color": "#B3261E"},
+            }
+        ]  # fmt: skip
+        extra["annotations"] = [
+            {
+                "xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": slo_ms, "yanchor": "bottom",
+                "text": f"SLO {slo_ms:g} ms", "showarrow": False,
+            }
+        ]  # fmt: skip
+    return figure(traces, yaxis={"title": {"text": title}, "rangemode": "tozero"}, **extra)
 
 
 def sparkline(steps: list[dt.datetime], values: np.ndarray | list[float], color: str = PALETTE[0]) -> dict[str, Any]:
-    figure = go.Figure(
-        go.Scatter(
-            x=steps,
-            y=list(values),
-            mode="lines",
-            line={"color": color, "width": 1.5},
-            fill="tozeroy",
-            hovertemplate="%{x|%H:%M} %{y:,.3~g}<extra></extra>",
-        )
+    trace = {
+        "type": "scatter",
+        "x": times(steps),
+        "y": numbers(values),
+        "mode": "lines",
+        "line": {"color": color, "width": 1.5},
+        "fill": "tozeroy",
+        "hovertemplate": "%{x|%H:%M} %{y:,.3~g}<extra></extra>",
+    }
+    return figure(
+        [trace],
+        height=48,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        showlegend=False,
+        hovermode="x",
+        xaxis={"visible": False},
+        yaxis={"visible": False, "rangemode": "tozero"},
     )
-    figure.update_layout(
-        base_layout(
-            height=48,
-            margin={"l": 0, "r": 0, "t": 0, "b": 0},
-            showlegend=False,
-            hovermode="x",
-            xaxis={"visible": False},
-            yaxis={"visible": False, "rangemode": "tozero"},
-        )
-    )
-    return figure_json(figure)
 
 
 def stacked_cost(steps: list[dt.datetime], stacks: dict[str, np.ndarray]) -> dict[str, Any]:
-    figure = go.Figure()
-    for i, (name, values) in enumerate(stacks.items()):
-        figure.add_trace(
-            go.Bar(
-                x=steps,
-                y=list(values),
-                name=name,
-                marker={"color": PALETTE[i % len(PALETTE)]},
-                hovertemplate=f"{name}: $%{{y:,.2f}}<extra></extra>",
-            )
-        )
-    figure.update_layout(base_layout(barmode="stack", yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"}))
-    return figure_json(figure)
+    x = times(steps)
+    traces = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": numbers(values),
+            "name": name,
+            "marker": {"color": PALETTE[i % len(PALETTE)]},
+            "hovertemplate": f"{name}: $%{{y:,.2f}}<extra></extra>",
+        }
+        for i, (name, values) in enumerate(stacks.items())
+    ]
+    return figure(traces, barmode="stack", yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"})
 
 
 def bars(labels: list[str], values: list[float], axis_title: str, prefix: str = "") -> dict[str, Any]:
-    figure = go.Figure(
-        go.Bar(
-            x=values,
-            y=labels,
-            orientation="h",
-            marker={"color": PALETTE[0]},
-            hovertemplate=f"%{{y}}: {prefix}%{{x:,.2f}}<extra></extra>",
-        )
+    trace = {
+        "type": "bar",
+        "x": numbers(values),
+        "y": labels,
+        "orientation": "h",
+        "marker": {"color": PALETTE[0]},
+        "hovertemplate": f"%{{y}}: {prefix}%{{x:,.2f}}<extra></extra>",
+    }
+    return figure(
+        [trace],
+        height=max(160, 28 * len(labels) + 60),
+        hovermode="closest",
+        xaxis={"title": {"text": axis_title}, "tickprefix": prefix},
+        yaxis={"autorange": "reversed"},
     )
-    figure.update_layout(
-        base_layout(
-            height=max(160, 28 * len(labels) + 60),
-            hovermode="closest",
-            xaxis={"title": {"text": axis_title}, "tickprefix": prefix},
-            yaxis={"autorange": "reversed"},
-        )
-    )
-    return figure_json(figure)

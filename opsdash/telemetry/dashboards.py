@@ -68,18 +68,32 @@ def spend_today(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     return {"spent": spent, "budget": budget or None, "ratio": float(spent / budget) if budget else None}
 
 
+def slo_panel(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The SLOs in view with their error budgets and burn rates (opsdash/alerts), and the
+    target to draw on the percentile chart when the page shows exactly one SLO's route."""
+    from opsdash.alerts.selectors import slo_statuses
+
+    statuses = slo_statuses(f, now or timezone.now())
+    line = float(statuses[0].slo.latency_target_ms) if f.route and len(statuses) == 1 else None
+    return {"slos": statuses, "slo_line_ms": line}
+
+
 def latency(f: Filters, by: str) -> dict[str, Any]:
-    steps, heat = selectors.heatmap_counts(f, charts.HEATMAP_MERGE)
+    slos = slo_panel(f)
+    hist = selectors.histograms(f, columns=("latency", "ttft"), per_step=True)
+    steps, heat = selectors.heatmap_counts(f, charts.HEATMAP_MERGE, hist["latency"])
     n = len(steps)
-    per_step = selectors.quantiles(f, per_step=True)
-    ttft = selectors.quantiles(f, qs=(0.5, 0.95), per_step=True, column="ttft")
+    per_step = selectors.quantiles_of(hist["latency"], (0.5, 0.95, 0.99))
+    ttft = selectors.quantiles_of(hist["ttft"], (0.5, 0.95))
     q = {p: selectors.line(per_step, None, p, n) for p in (0.5, 0.95, 0.99)}
     tq = {p: selectors.line(ttft, None, p, n) for p in (0.5, 0.95)}
 
     context: dict[str, Any] = {
         "has_data": bool(heat.sum()),
         "heatmap": charts.latency_heatmap(steps, heat),
-        "quantiles": charts.quantile_lines(steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}),
+        "quantiles": charts.quantile_lines(
+            steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}, slo_ms=slos["slo_line_ms"]
+        ),
         "ttft": charts.quantile_lines(steps, {"TTFT p50": tq[0.5], "TTFT p95": tq[0.95]}, "time to first token (ms)"),
         "quantile_rows": [
             {"t": t, "p50": q[0.5][i], "p95": q[0.95][i], "p99": q[0.99][i], "ttft_p95": tq[0.95][i]}
@@ -87,6 +101,7 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
             if q[0.5][i] is not None
         ],
         "by": by,
+        **slos,
     }
     if f.narrowed_by == by:
         context["breakdown"] = None
@@ -96,9 +111,11 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
     previous_range = f.range.previous()
     previous = selectors.totals_by(f, by, previous_range.start, previous_range.end)
     top = selectors.top_keys(current, TOP)
-    per_key = selectors.quantiles(f, by, qs=(0.95,), per_step=True, keys=top)
+    # One point per day on long ranges: a trend per key, read from the day rollups.
     # Within a tenant the breakdown rows are hourly or daily: its axis may be coarser.
-    by_steps = selectors.axis(f, f.grouping(by)).steps
+    step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=7) else None
+    per_key = selectors.quantiles(f, by, qs=(0.95,), per_step=True, keys=top, step=step)
+    by_steps = selectors.axis(f, f.grouping(by), step).steps
     lines = {str(key): selectors.line(per_key, key, 0.95, len(by_steps)) for key in top}
     context["breakdown"] = charts.quantile_lines(by_steps, lines, f"p95 latency by {by} (ms)")
     rows = []
@@ -126,7 +143,9 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
 
 def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
-    s = selectors.series(f, "tenant", ("cost_usd",))
+    # Spend is read per day (the budgets are daily and monthly); a day or two per hour step.
+    daily = f.range.span > dt.timedelta(days=2)
+    s = selectors.series(f, "tenant", ("cost_usd",), step=dt.timedelta(days=1) if daily else None)
     names = selectors.tenant_names(set(s.by_key))
     ranked = sorted(s.by_key.items(), key=lambda kv: -float(kv[1]["cost_usd"].sum()))
     stacks: dict[str, np.ndarray] = {}

@@ -30,4 +30,20 @@ def extra_tiles(user: Any, f: Filters) -> dict[str, Any]:
         return tiles
     runs = scope_queryset(user, ActionRun.objects.filter(state__in=["queued", "running", "awaiting_approval"]))
     tiles["running_actions"] = runs.count()
+    tiles.update(alert_tiles(user, f))
     return tiles
+
+
+def alert_tiles(user: Any, f: Filters) -> dict[str, Any]:
+    """Open alerts, and the SLO whose error budget is lowest (opsdash/alerts)."""
+    from django.utils import timezone
+
+    from opsdash.alerts.selectors import open_alert_count, slo_statuses
+
+    statuses = slo_statuses(f, timezone.now(), recent=False)
+    ranked = sorted((s for s in statuses if s.worst_remaining is not None), key=lambda s: s.worst_remaining or 0.0)
+    return {
+        "alerts": open_alert_count(user, f.tenant),
+        "slo_count": len(statuses),
+        "worst_slo": ranked[0] if ranked else None,
+    }

@@ -128,9 +128,16 @@ def _table(f: Filters, start: dt.datetime, end: dt.datetime) -> str:
     return "telemetry_rollup_minute" if (end - start) <= dt.timedelta(hours=24) else "telemetry_rollup_hour"
 
 
+HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+MINUTE_TABLE = rollups.GRAINS["minute"]
 HOUR_TABLE = rollups.GRAINS["hour"]
 DAY_TABLE = rollups.GRAINS["day"]
+
+
+# A table's fine rows can be read a coarser row at a time from the next table, for the
+# groupings kept fine there: whole hours from the hour table, whole days from the day table.
+COARSER_TABLE = {MINUTE_TABLE: (HOUR_TABLE, HOUR), HOUR_TABLE: (DAY_TABLE, DAY)}
 
 
 def _pieces(
@@ -141,22 +148,24 @@ def _pieces(
     origin: dt.datetime | None = None,
     step: dt.timedelta | None = None,
 ) -> list[tuple[str, dt.datetime, dt.datetime]]:
-    """The (table, from, to) reads that cover a range: on the hour grain, whole UTC days
-    come from the day table (one row instead of 24) and only the ragged ends from the
-    hour table. Per-step reads use day rows only when every step is whole days from a
-    midnight, so no day row straddles two steps."""
+    """The (table, from, to) reads that cover a range: whole hours (on the minute grain) or
+    whole UTC days (on the hour grain) come from the next coarser table, a row instead of
+    60 or 24, and only the ragged ends from the range's own table. Per-step reads use the
+    coarser rows only when every step is made of them from an aligned origin, so no row
+    straddles two steps. The numbers are the same either way."""
     table = _table(f, start, end)
     start = _floor(start, bucket_width(f, grouping, start, end))
-    if table == HOUR_TABLE and grouping in rollups.DAY_GROUPINGS:
+    if grouping in rollups.DAY_GROUPINGS:
+        coarser, width = COARSER_TABLE[table]
         aligned = step is None or (
-            step % DAY == dt.timedelta(0) and origin is not None and _floor(origin, DAY) == origin
+            step % width == dt.timedelta(0) and origin is not None and _floor(origin, width) == origin
         )
-        first, last = _floor(start + DAY - dt.timedelta(microseconds=1), DAY), _floor(end, DAY)
+        first, last = _floor(start + width - dt.timedelta(microseconds=1), width), _floor(end, width)
         if aligned and last > first:
-            pieces = [(HOUR_TABLE, start, first)] if start < first else []
-            pieces.append((DAY_TABLE, first, last))
+            pieces = [(table, start, first)] if start < first else []
+            pieces.append((coarser, first, last))
             if last < end:
-                pieces.append((HOUR_TABLE, last, end))
+                pieces.append((table, last, end))
             return pieces
     return [(table, start, end)]
 
@@ -276,23 +285,22 @@ def series(
     grouping = f.grouping(by)
     ax = axis(f, grouping, step)
     steps = ax.steps
-    index = {t: i for i, t in enumerate(steps)}
     key = DIM_COLUMN[by] if by else "NULL"
     source, params = _source(
         f, grouping, ax.origin, f.range.end, f"{key} AS k, bucket, {', '.join(measures)}", ax.origin, ax.step
     )
-    sql = (
-        f"SELECT k, date_bin(%s, bucket, %s) AS t, {', '.join(f'sum({m})' for m in measures)} "
-        f"FROM {source} GROUP BY 1, 2"
-    )
+    # Steps come back as small integers and sums as floats: no timestamps or Decimals to
+    # build per row.
+    sums = ", ".join(f"sum({m})::float8" for m in measures)
+    sql = f"SELECT k, {_step_sql()} AS s, {sums} FROM {source} GROUP BY 1, 2"
     by_key: dict[Any, dict[str, np.ndarray]] = {}
-    for row in _fetch(sql, [ax.step, ax.origin, *params]):
+    for row in _fetch(sql, [ax.origin, ax.step.total_seconds(), *params]):
         arrays = by_key.setdefault(row[0], {m: np.zeros(len(steps)) for m in measures})
-        i = index.get(row[1])
-        if i is None:
+        i = row[1]
+        if not 0 <= i < len(steps):
             continue
         for m, value in zip(measures, row[2:], strict=True):
-            arrays[m][i] = float(value or 0)
+            arrays[m][i] = value or 0.0
     return Series(steps, by_key)
 
 
@@ -301,47 +309,80 @@ def _step_sql() -> str:
     return "floor(extract(epoch FROM bucket - %s) / %s)::int"
 
 
-def _histograms(
+@dataclass(frozen=True)
+class Histograms:
+    """Dense histograms summed per (key, step): ``dense[n]`` is the histogram of ``slots[n]``."""
+
+    slots: list[tuple[Any, int]]
+    dense: np.ndarray
+
+
+def histograms(
     f: Filters,
-    by: str | None,
-    column: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    per_step: bool,
+    by: str | None = None,
+    columns: tuple[str, ...] = ("latency",),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    per_step: bool = False,
     keys: list[Any] | None = None,
-) -> tuple[list[tuple[Any, int]], np.ndarray]:
-    """Dense histograms summed per (key, step): the sparse arrays of the rows are fetched
-    as they are and added up here, which is far cheaper than unnesting them in SQL."""
+    step: dt.timedelta | None = None,
+) -> dict[str, Histograms]:
+    """The histograms of ``columns`` (latency, ttft) summed per (key, step), in one read.
+
+    The sparse arrays of the rows are fetched as they are and added up here, which is far
+    cheaper than unnesting them in SQL; step is 0 unless ``per_step`` (then the chart step
+    of ``axis(f, grouping, step)``).
+    """
+    start = start or f.range.start
+    end = end or f.range.end
     grouping = f.grouping(by)
     key = DIM_COLUMN[by] if by else "NULL"
-    ax = axis(f, grouping)
-    origin, step = (ax.origin, ax.step) if per_step else (None, None)
-    columns = f"{key} AS k, bucket, {column}_hist_idx AS i, {column}_hist_cnt AS c"
-    source, params = _source(f, grouping, start, end, columns, origin, step)
+    ax = axis(f, grouping, step)
+    origin, width = (ax.origin, ax.step) if per_step else (None, None)
+    picked = ", ".join(f"{c}_hist_idx AS {c}_i, {c}_hist_cnt AS {c}_c" for c in columns)
+    source, params = _source(f, grouping, origin or start, end, f"{key} AS k, bucket, {picked}", origin, width)
     step_sql, step_params = (_step_sql(), [ax.origin, ax.step.total_seconds()]) if per_step else ("0", [])
-    sql = f"SELECT k, {step_sql}, i, c FROM {source}"
+    arrays = ", ".join(f"{c}_i, {c}_c" for c in columns)
+    sql = f"SELECT k, {step_sql}, {arrays} FROM {source}"
     params = [*step_params, *params]
     if keys is not None and by:
         sql += " WHERE k = ANY(%s)"
         params.append(list(keys))
     slots: dict[tuple[Any, int], int] = {}
-    slot_of_row: list[int] = []
-    lengths: list[int] = []
-    idx: list[int] = []
-    cnt: list[int] = []
-    for k, s, i, c in _fetch(sql, params):
-        if not i:
-            continue
-        slot_of_row.append(slots.setdefault((k, s), len(slots)))
-        lengths.append(len(i))
-        idx.extend(i)
-        cnt.extend(c)
-    dense = np.zeros((len(slots), histogram.BUCKETS), dtype=np.int64)
-    if idx:
-        flat = np.repeat(np.asarray(slot_of_row, dtype=np.int64), lengths) * histogram.BUCKETS + np.asarray(idx)
-        dense = np.bincount(flat, weights=np.asarray(cnt, dtype=np.float64), minlength=dense.size)
-        dense = dense.astype(np.int64).reshape(len(slots), histogram.BUCKETS)
-    return list(slots), dense
+    # Per column: slot of each row, its length, then all bucket indexes and counts.
+    gathered: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {c: ([], [], [], []) for c in columns}
+    for row in _fetch(sql, params):
+        slot = slots.setdefault((row[0], row[1]), len(slots))
+        for n, c in enumerate(columns):
+            idx, cnt = row[2 + 2 * n], row[3 + 2 * n]
+            if idx:
+                rows_slot, lengths, flat_idx, flat_cnt = gathered[c]
+                rows_slot.append(slot)
+                lengths.append(len(idx))
+                flat_idx.extend(idx)
+                flat_cnt.extend(cnt)
+    out = {}
+    for c, (rows_slot, lengths, flat_idx, flat_cnt) in gathered.items():
+        dense = np.zeros((len(slots), histogram.BUCKETS), dtype=np.int64)
+        if flat_idx:
+            where = np.repeat(np.asarray(rows_slot, dtype=np.int64), lengths) * histogram.BUCKETS
+            # Float weights hold counts exactly up to 2^53.
+            summed = np.bincount(
+                where + np.asarray(flat_idx), weights=np.asarray(flat_cnt, dtype=np.float64), minlength=dense.size
+            )
+            dense = summed.astype(np.int64).reshape(len(slots), histogram.BUCKETS)
+        out[c] = Histograms(list(slots), dense)
+    return out
+
+
+def quantiles_of(h: Histograms, qs: tuple[float, ...]) -> dict[tuple[Any, int], dict[float, float]]:
+    values = histogram.quantiles_matrix(h.dense, qs)
+    out: dict[tuple[Any, int], dict[float, float]] = {}
+    for slot, row in zip(h.slots, values, strict=True):
+        found = {q: float(v) for q, v in zip(qs, row, strict=True) if not np.isnan(v)}
+        if found:
+            out[slot] = found
+    return out
 
 
 def quantiles(
@@ -353,34 +394,30 @@ def quantiles(
     keys: list[Any] | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    step: dt.timedelta | None = None,
 ) -> dict[tuple[Any, int], dict[float, float]]:
     """Quantiles from the rollup histograms, interpolated inside the bucket that holds each.
 
     Returns {(key, step): {q: value}}; step is 0 unless ``per_step``.
     """
-    start = start or f.range.start
-    end = end or f.range.end
-    slots, dense = _histograms(f, by, column, start, end, per_step, keys)
-    values = histogram.quantiles_matrix(dense, qs)
-    out: dict[tuple[Any, int], dict[float, float]] = {}
-    for slot, row in zip(slots, values, strict=True):
-        out[slot] = {q: float(v) for q, v in zip(qs, row, strict=True) if not np.isnan(v)}
-    return out
+    h = histograms(f, by, (column,), start, end, per_step, keys, step)[column]
+    return quantiles_of(h, qs)
 
 
-def heatmap_counts(f: Filters, merge: int) -> tuple[list[dt.datetime], np.ndarray]:
+def heatmap_counts(f: Filters, merge: int, latency: Histograms | None = None) -> tuple[list[dt.datetime], np.ndarray]:
     """Request counts per chart step and per display row (``merge`` fine buckets per row;
-    row 0 is below 1 ms, the last row the overflow bucket)."""
+    row 0 is below 1 ms, the last row the overflow bucket). ``latency``: the per-step
+    latency histograms of these filters, when the caller has them already."""
     steps = axis(f, f.grouping(None)).steps
     rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
-    slots, dense = _histograms(f, None, "latency", f.range.start, f.range.end, per_step=True)
+    latency = latency or histograms(f, per_step=True)["latency"]
     # Display row of every fine bucket.
     row_of = np.empty(histogram.BUCKETS, dtype=np.int64)
     row_of[0] = 0
     row_of[1 : histogram.OVERFLOW] = (np.arange(1, histogram.OVERFLOW) - 1) // merge + 1
     row_of[histogram.OVERFLOW :] = rows - 1
     matrix = np.zeros((len(steps), rows), dtype=np.int64)
-    for (_, step), counts in zip(slots, dense, strict=True):
+    for (_, step), counts in zip(latency.slots, latency.dense, strict=True):
         if 0 <= step < len(steps):
             np.add.at(matrix[step], row_of, counts)
     return steps, matrix

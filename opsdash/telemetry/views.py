@@ -4,6 +4,7 @@ import csv
 from collections.abc import Callable
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from opsdash.audit.services import record_event
 from opsdash.telemetry import dashboards
 from opsdash.telemetry.filters import FilterError, Filters, parse_filters
 
+COST_TABLE_PAGE = 50
 RANGE_CHOICES = [
     ("1h", "Last hour"),
     ("6h", "Last 6 hours"),
@@ -75,7 +77,13 @@ def latency(request: HttpRequest) -> HttpResponse:
 @require_GET
 @require_role(Role.VIEWER)
 def cost(request: HttpRequest) -> HttpResponse:
-    return render_dashboard(request, "telemetry/cost.html", dashboards.cost)
+    def build(f: Filters) -> dict[str, Any]:
+        context = dashboards.cost(f)
+        # Biggest spenders first, a page at a time; the CSV export has every tenant.
+        context["page"] = Paginator(context["tenant_rows"], COST_TABLE_PAGE).get_page(request.GET.get("page"))
+        return context
+
+    return render_dashboard(request, "telemetry/cost.html", build)
 
 
 class _Echo:

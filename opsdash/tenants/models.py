@@ -20,6 +20,9 @@ class Tenant(models.Model):
     monthly_budget_usd = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
     )
+    # At 100 % of a budget the alert evaluation pauses the tenant, and resumes it when the
+    # day or month is over (see opsdash/alerts/budgets.py).
+    hard_stop = models.BooleanField(default=False, help_text="Pause the tenant when a budget is used up.")
     retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     redact_pii = models.BooleanField(default=False, help_text="Redact emails, phone and card numbers, secrets.")
     created_at = models.DateTimeField(auto_now_add=True)

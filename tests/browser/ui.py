@@ -7,6 +7,7 @@ import re
 # (link text, the page's main heading) in the order the main navigation shows them.
 MAIN_NAVIGATION = [
     ("Overview", "Overview"),
+    ("Alerts", "Alerts"),
     ("Latency", "Latency"),
     ("Cost", "Cost"),
     ("Evals", "Evals"),
@@ -15,7 +16,7 @@ MAIN_NAVIGATION = [
     ("Actions", "Actions"),
     ("Audit", "Audit"),
 ]
-USER_MENU = [("Users", "Users"), ("Tokens", "API tokens")]
+USER_MENU = [("Users", "Users"), ("Tokens", "API tokens"), ("SLOs", "SLOs"), ("Budgets", "Budgets")]
 
 
 def heading(text: str) -> re.Pattern[str]:

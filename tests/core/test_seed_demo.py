@@ -399,6 +399,41 @@ def test_it_stores_a_prompt_version_that_fails_its_golden_evals(loaded, db):
     assert errors[story.bad_version] > 3 * errors[story.good_version]
 
 
+def test_it_raises_the_alerts_its_stories_call_for(loaded, db):
+    from opsdash.alerts.models import Alert, Slo
+
+    demo, output, _ = loaded
+    story = demo.story
+    now = timezone.now()
+    budget_slug = demo.slugs[story.budget_tenant]
+    # The over-budget tenant: its budgets at 100 % (when the overspent day is today, this month).
+    budget_day = datetime.fromtimestamp(story.budget_day_ms / 1000, UTC)
+    expected = {"budget.daily"} if budget_day.date() == now.date() else set()
+    if (budget_day.year, budget_day.month) == (now.year, now.month):
+        expected.add("budget.monthly")
+    over = Alert.objects.filter(tenant__slug=budget_slug, rule__startswith="budget.").exclude(state="resolved")
+    assert {a.rule for a in over} == expected
+    assert all(a.level == 100 and a.severity == "critical" and a.path.startswith("/cost/?tenant=") for a in over)
+    assert not Alert.objects.filter(level__gte=100).exclude(tenant__slug=budget_slug).exists()
+    # The latency incident: an SLO on its route; its fast burn alert opened during the incident,
+    # and every alert of the SLO (the slow burn looks back 6 hours) resolved after it.
+    slo = Slo.objects.get(route=story.incident_route, tenant=None)
+    start, end = window_sql(story.incident)
+    fast = Alert.objects.filter(slo=slo, rule="slo.burn_fast")
+    assert fast.exists()
+    assert all(start <= alert.opened_at < end for alert in fast)
+    for alert in Alert.objects.filter(slo=slo):
+        assert start <= alert.opened_at < end + timedelta(hours=6)
+        assert alert.state == "resolved"
+        assert alert.resolved_at > alert.opened_at
+        assert alert.path.startswith(f"/latency/?route={story.incident_route}")
+    # The failing release.
+    failing = Alert.objects.get(rule="eval.failing")
+    assert failing.state == "open"
+    assert failing.subject == f"prompt:{story.regressing_prompt}@{story.bad_version}"
+    assert "see /alerts/" in output
+
+
 def test_it_leaves_existing_data_alone_with_if_empty(loaded, db):
     demo = loaded[0]
     out = StringIO()

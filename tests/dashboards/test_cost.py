@@ -60,3 +60,20 @@ def test_it_reads_a_bounded_number_of_queries(client, alice, traffic, django_ass
     client.force_login(alice)
     with django_assert_max_num_queries(25):
         client.get("/cost/?range=30d")
+
+
+def test_it_pages_the_tenant_table_biggest_spenders_first(client, alice, traffic):
+    from opsdash.tenants.models import Tenant
+
+    Tenant.objects.bulk_create(Tenant(slug=f"quiet-{i:02d}", name=f"Quiet {i}") for i in range(53))
+    client.force_login(alice)
+    first = client.get("/cost/?range=24h")
+    slugs = [r["tenant"].slug for r in first.context["page"]]
+    assert len(slugs) == 50
+    assert set(slugs[:2]) == {"north", "south"}  # the only ones with spend
+    assert b"Page 1 of 2" in first.content
+    second = client.get("/cost/?range=24h&page=2")
+    assert len(second.context["page"]) == 5
+    assert {r["tenant"].slug for r in second.context["page"]}.isdisjoint(slugs)
+    export = client.get("/cost/export.csv?range=24h")
+    assert export.content.decode().count("\n") == 55 + 1  # every tenant and the header

@@ -88,5 +88,6 @@ def truncate_raw() -> None:
     """Empty the tables Django's flush does not know (unmanaged): raw events, keys, rollups."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE telemetry_event, telemetry_event_key, telemetry_rollup_minute, telemetry_rollup_hour, telemetry_rollup_day"
+            "TRUNCATE telemetry_event, telemetry_event_key, "
+            "telemetry_rollup_minute, telemetry_rollup_hour, telemetry_rollup_day"
         )

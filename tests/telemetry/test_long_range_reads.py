@@ -48,9 +48,7 @@ def hour_only(monkeypatch) -> None:
 
 
 # From 07:30 eight days ago: a ragged first day, seven whole days, a ragged last day.
-RANGE = TimeRange(
-    (NOW - dt.timedelta(days=8)).replace(hour=7, minute=30, second=0, microsecond=0), NOW, "custom"
-)
+RANGE = TimeRange((NOW - dt.timedelta(days=8)).replace(hour=7, minute=30, second=0, microsecond=0), NOW, "custom")
 
 
 def test_it_reads_whole_days_from_the_day_table(nine_days):
@@ -107,3 +105,29 @@ def test_it_keeps_hour_steps_on_the_hour_table(nine_days, monkeypatch):
     stitched = selectors.quantiles(f, per_step=True)
     hour_only(monkeypatch)
     assert stitched == selectors.quantiles(f, per_step=True)
+
+
+# The last day from 14:37 yesterday, on the minute grain: whole hours from the hour table.
+DAY_RANGE = TimeRange(NOW - dt.timedelta(hours=23, minutes=23), NOW, "custom")
+
+
+@pytest.mark.parametrize("by", [None, "tenant", "route"])
+def test_it_reads_whole_hours_of_a_short_range_from_the_hour_table(nine_days, monkeypatch, by):
+    f = Filters(range=DAY_RANGE)
+    pieces = selectors._pieces(f, f.grouping(by), DAY_RANGE.start, DAY_RANGE.end)
+    assert [table for table, _, _ in pieces] == [
+        "telemetry_rollup_minute",
+        "telemetry_rollup_hour",
+        "telemetry_rollup_minute",
+    ]
+    stitched = selectors.totals_by(f, by)
+    hour_only(monkeypatch)
+    by_minute = selectors.totals_by(f, by)
+    assert stitched.keys() == by_minute.keys()
+    for key, totals in stitched.items():
+        assert totals.requests == by_minute[key].requests
+        assert totals.cost_usd == by_minute[key].cost_usd
+        assert totals.quantile_values == by_minute[key].quantile_values
+    assert sum(t.requests for t in stitched.values()) == scalar(
+        "SELECT count(*) FROM telemetry_event WHERE ts >= %s", [DAY_RANGE.start.replace(second=0, microsecond=0)]
+    )

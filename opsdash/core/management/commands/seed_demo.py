@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from opsdash.core.demo import catalog
+from opsdash.core.demo.alerts import seed_alerts
 from opsdash.core.demo.generator import DemoSizes, floor_hour, generate
 from opsdash.core.demo.load import DemoLoadError, load
 
@@ -102,6 +103,7 @@ class Command(BaseCommand):
             report = load(data, say)
         except DemoLoadError as exc:
             raise CommandError(str(exc)) from exc
+        alerts = seed_alerts(data, say)
         say(
             f"seed_demo: stored {report.events:,} events ({report.event_duplicates:,} duplicates) and "
             f"{report.eval_results:,} eval results in {time.monotonic() - started:.1f}s. Stories to find:"
@@ -110,3 +112,7 @@ class Command(BaseCommand):
             say(f"  - {line}")
         unpriced = [f"{m.name} ({m.provider})" for m in catalog.MODELS if m.input_usd_per_mtok is None]
         say(f"  - unknown cost: {', '.join(unpriced)} has no price, so its cost shows as unknown — see /cost/")
+        say(
+            f"  - alerts: {len(alerts.open)} open ({'; '.join(alerts.open) or 'none'}); {len(alerts.resolved)} "
+            f"resolved ({'; '.join(alerts.resolved) or 'none'}) — see /alerts/"
+        )

@@ -1,0 +1,361 @@
+"""Reads for alerts: the alerts a user may see, and the measurements the rules and the SLO
+panels need. Spend and SLO numbers come from the rollup tables only, never raw events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
+
+from opsdash.accounts import access
+from opsdash.alerts.models import Alert, Slo
+from opsdash.lib import histogram
+from opsdash.lib.timerange import MINUTE_GRAIN_MAX_SPAN, TimeRange
+from opsdash.telemetry import rollups
+from opsdash.telemetry import selectors as telemetry
+from opsdash.telemetry.filters import Filters
+
+# --- Alerts ---------------------------------------------------------------------------------
+
+
+def visible_alerts(user: Any) -> QuerySet[Alert]:
+    """Alerts of the tenants in the user's scope, plus those about no tenant."""
+    alerts = Alert.objects.select_related("tenant", "acknowledged_by", "resolved_by")
+    return access.scope_queryset_with_shared(user, alerts)
+
+
+def alert_for(user: Any, alert_id: int) -> Alert:
+    """The alert if the user may see it; 404 otherwise (its existence is not revealed)."""
+    alert = visible_alerts(user).filter(pk=alert_id).first()
+    if alert is None or not user.has_perm("alerts.view_alert", alert):
+        raise Http404("No such alert.")
+    return alert
+
+
+def state_counts(alerts: QuerySet[Alert]) -> dict[str, int]:
+    counts = dict(alerts.order_by().values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    return {state: counts.get(state, 0) for state in Alert.State.values}
+
+
+def open_alert_count(user: Any, tenant: Any = None) -> dict[str, int]:
+    alerts = visible_alerts(user).exclude(state=Alert.State.RESOLVED)
+    if tenant is not None:
+        alerts = alerts.filter(tenant=tenant)
+    counts = state_counts(alerts)
+    critical = alerts.filter(state=Alert.State.OPEN, severity=Alert.Severity.CRITICAL).count()
+    return {"open": counts[Alert.State.OPEN], "acknowledged": counts[Alert.State.ACKNOWLEDGED], "critical": critical}
+
+
+# --- Spend ----------------------------------------------------------------------------------
+
+
+def _all_tenants(start: dt.datetime, end: dt.datetime) -> Filters:
+    return Filters(range=TimeRange(start, end, "custom"), scope=None)
+
+
+def spend_by_tenant(now: dt.datetime) -> dict[int, tuple[Decimal, Decimal]]:
+    """(today, month to date) in USD per tenant with any spend, read as the cost page reads
+    it (telemetry/dashboards.tenant_cost_table), so an alert and the page it links to agree."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    f = _all_tenants(month, now)
+    today = telemetry.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1), with_quantiles=False)
+    mtd = telemetry.totals_by(f, "tenant", month, now + dt.timedelta(hours=1), with_quantiles=False)
+    zero = Decimal(0)
+    return {
+        tenant_id: (today[tenant_id].cost_usd if tenant_id in today else zero, totals.cost_usd)
+        for tenant_id, totals in mtd.items()
+    }
+
+
+# --- SLO measurements -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Requests in a window, and the bad ones of each indicator."""
+
+    requests: int = 0
+    failed: int = 0  # errors and timeouts
+    slow: float = 0.0  # slower than the SLO's latency target (interpolated inside one bucket)
+
+    def error_rate(self) -> float | None:
+        return self.failed / self.requests if self.requests else None
+
+    def slow_rate(self) -> float | None:
+        return self.slow / self.requests if self.requests else None
+
+
+def _grouping(slo: Slo) -> int:
+    return rollups.TENANT_ROUTE if slo.tenant_id else rollups.ROUTE
+
+
+def _table(span: dt.timedelta) -> tuple[str, str]:
+    """(grain, table) a window of this length reads, as the dashboards choose."""
+    grain = "minute" if span <= MINUTE_GRAIN_MAX_SPAN else "hour"
+    return grain, rollups.GRAINS[grain]
+
+
+def _floor(value: dt.datetime, width: dt.timedelta) -> dt.datetime:
+    seconds = width.total_seconds()
+    return dt.datetime.fromtimestamp((value.timestamp() // seconds) * seconds, dt.UTC)
+
+
+def slow_share_sql(target_ms: float) -> tuple[str, dict[str, Any]]:
+    """SQL for the number of requests of one rollup row slower than ``target_ms``: whole
+    buckets above it, and the part of its own bucket above it (log-linear, as quantiles
+    are read)."""
+    j = histogram.bucket_of(target_ms)
+    if j == 0:
+        part = 1.0 - target_ms / float(histogram.EDGES[0])
+    elif j >= histogram.OVERFLOW:
+        part = 0.0
+    else:
+        lo, hi = histogram.lower_bound(j), histogram.upper_bound(j)
+        part = math.log(hi / target_ms) / math.log(hi / lo)
+    sql = (
+        "(SELECT coalesce(sum(CASE WHEN h.i > %(slow_bucket)s THEN h.c::float8 "
+        "WHEN h.i = %(slow_bucket)s THEN h.c * %(slow_part)s ELSE 0 END), 0) "
+        "FROM unnest(r.latency_hist_idx, r.latency_hist_cnt) AS h(i, c))"
+    )
+    return sql, {"slow_bucket": j, "slow_part": part}
+
+
+def window_counts(slo: Slo, now: dt.datetime, windows: list[dt.timedelta]) -> dict[dt.timedelta, Counts]:
+    """Counts of the SLO's route over each window ending at ``now``, one query per rollup table.
+
+    A window starts at the first rollup row that overlaps it: tenant and route rows are
+    hourly in the minute table (daily in the hour table), so for a tenant's SLO the short
+    windows read the whole current hour.
+    """
+    grouping = _grouping(slo)
+    by_table: dict[tuple[str, str], list[dt.timedelta]] = defaultdict(list)
+    for window in windows:
+        by_table[_table(window)].append(window)
+    out: dict[dt.timedelta, Counts] = {}
+    slow_sql, params = slow_share_sql(slo.latency_target_ms)
+    for (grain, table), group in by_table.items():
+        width = rollups.bucket_width(grain, grouping)
+        starts = {w: _floor(now - w, width) for w in group}
+        named: dict[str, Any] = {
+            **params,
+            "grouping": grouping,
+            "tenant": slo.tenant_id or 0,
+            "route": slo.route,
+            "earliest": min(starts.values()),
+            "end": now,
+        }
+        columns = []
+        for i, w in enumerate(group):
+            named[f"s{i}"] = starts[w]
+            cond = f"FILTER (WHERE bucket >= %(s{i})s)"
+            columns.append(f"sum(requests) {cond}, sum(errors + timeouts) {cond}, sum(slow) {cond}")
+        sql = f"""
+SELECT {", ".join(columns)}
+FROM (
+    SELECT bucket, requests, errors, timeouts, {slow_sql} AS slow
+    FROM {table} r
+    WHERE grouping = %(grouping)s AND tenant_id = %(tenant)s AND route = %(route)s
+      AND bucket >= %(earliest)s AND bucket < %(end)s
+) x"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, named)
+            row = cursor.fetchone()
+        for i, w in enumerate(group):
+            requests, failed, slow = row[3 * i : 3 * i + 3]
+            out[w] = Counts(int(requests or 0), int(failed or 0), float(slow or 0.0))
+    return out
+
+
+def hourly_quantiles(slo: Slo, end: dt.datetime, hours: int) -> list[float | None]:
+    """The SLO's latency percentile in each of the ``hours`` whole UTC hours before ``end``
+    (oldest first). None for an hour with too few requests to have that percentile: with
+    fewer than 1 / (1 - q) of them, "p99" is only the slowest request."""
+    end = end.replace(minute=0, second=0, microsecond=0)
+    start = end - dt.timedelta(hours=hours)
+    _, table = _table(end - start)
+    sql = f"""
+SELECT date_bin('1 hour', bucket, %(start)s) AS hour, h.i, sum(h.c)
+FROM {table} r, unnest(r.latency_hist_idx, r.latency_hist_cnt) AS h(i, c)
+WHERE grouping = %(grouping)s AND tenant_id = %(tenant)s AND route = %(route)s
+  AND bucket >= %(start)s AND bucket < %(end)s
+GROUP BY 1, 2"""
+    named: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "grouping": _grouping(slo),
+        "tenant": slo.tenant_id or 0,
+        "route": slo.route,
+    }
+    dense = np.zeros((hours, histogram.BUCKETS), dtype=np.int64)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, named)
+        for hour, index, count in cursor.fetchall():
+            k = int((hour - start).total_seconds() // 3600)
+            if 0 <= k < hours:
+                dense[k, int(index)] += int(count)
+    enough = math.ceil(1 / slo.latency_budget - 1e-9)
+    return [
+        histogram.quantiles_dense(dense[k], [slo.quantile])[0] if dense[k].sum() >= enough else None
+        for k in range(hours)
+    ]
+
+
+# --- SLO status for the pages ---------------------------------------------------------------
+
+BURN_WINDOW = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SloStatus:
+    slo: Slo
+    window: Counts
+    recent: Counts  # the last hour
+    current_latency: float | None  # the SLO's percentile over the last hour
+
+    @property
+    def error_budget_remaining(self) -> float | None:
+        """Share of the window's error budget not spent yet (negative when overspent)."""
+        rate = self.window.error_rate()
+        return None if rate is None else 1 - rate / self.slo.error_budget
+
+    @property
+    def latency_budget_remaining(self) -> float | None:
+        rate = self.window.slow_rate()
+        return None if rate is None else 1 - rate / self.slo.latency_budget
+
+    @property
+    def error_burn(self) -> float | None:
+        """How fast the last hour spends the error budget: 1 spends it exactly over the window."""
+        rate = self.recent.error_rate()
+        return None if rate is None else rate / self.slo.error_budget
+
+    @property
+    def latency_burn(self) -> float | None:
+        rate = self.recent.slow_rate()
+        return None if rate is None else rate / self.slo.latency_budget
+
+    @property
+    def worst_remaining(self) -> float | None:
+        values = [v for v in (self.error_budget_remaining, self.latency_budget_remaining) if v is not None]
+        return min(values) if values else None
+
+    @property
+    def latency_ok(self) -> bool | None:
+        if self.current_latency is None:
+            return None
+        return self.current_latency <= self.slo.latency_target_ms
+
+    @property
+    def query(self) -> str:
+        from urllib.parse import urlencode
+
+        params = {"route": self.slo.route, "range": "24h"}
+        if self.slo.tenant_id and self.slo.tenant:
+            params["tenant"] = self.slo.tenant.slug
+        return urlencode(params, safe="/")
+
+
+def slo_status(slo: Slo, now: dt.datetime, *, recent: bool = True) -> SloStatus:
+    """The SLO's budgets over its window; with ``recent``, also the last hour's burn and percentile."""
+    window = dt.timedelta(days=slo.window_days)
+    counts = window_counts(slo, now, [window, BURN_WINDOW] if recent else [window])
+    current = None
+    # With fewer requests than 1 / (1 - q), "p99" would only be the slowest one.
+    if recent and counts[BURN_WINDOW].requests >= math.ceil(1 / slo.latency_budget - 1e-9):
+        last_hour = Filters(
+            range=TimeRange(now - BURN_WINDOW, now, "custom"), tenant=slo.tenant, route=slo.route, scope=None
+        )
+        current = telemetry.quantiles(last_hour, qs=(slo.quantile,)).get((None, 0), {}).get(slo.quantile)
+    return SloStatus(slo, counts[window], counts.get(BURN_WINDOW, Counts()), current)
+
+
+MAX_PANEL_SLOS = 20
+
+
+def slos_in_view(f: Filters) -> QuerySet[Slo]:
+    """Enabled SLOs whose numbers a page with these filters may show: the chosen tenant's,
+    else those of the tenants in the user's scope; SLOs over every tenant only for users
+    who see every tenant (and while no tenant is chosen). Narrowed to the route filter."""
+    slos = Slo.objects.filter(enabled=True).select_related("tenant")
+    if f.tenant is not None:
+        slos = slos.filter(tenant=f.tenant)
+    elif f.scope is not None:
+        slos = slos.filter(tenant_id__in=f.scope)
+    if f.route:
+        slos = slos.filter(route=f.route)
+    return slos.order_by("route", "tenant__slug")
+
+
+def slo_statuses(f: Filters, now: dt.datetime, *, recent: bool = True) -> list[SloStatus]:
+    return [slo_status(slo, now, recent=recent) for slo in slos_in_view(f)[:MAX_PANEL_SLOS]]
+
+
+def manageable_slos(user: Any) -> QuerySet[Slo]:
+    """SLOs an admin may change: their tenants' ones, and the global ones for global admins."""
+    slos = Slo.objects.select_related("tenant").order_by("route", "tenant__slug")
+    if access.may_see_global_numbers(user):
+        return slos
+    ids = access.scope_tenant_ids(user) or frozenset()
+    return slos.filter(tenant_id__in=ids)
+
+
+# --- Evals ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    prompt_id: str
+    prompt_version: str
+    suite: str
+    run_id: str
+    ts: dt.datetime
+    results: int
+    passed: int
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.results if self.results else 1.0
+
+
+def latest_eval_runs(since: dt.datetime, until: dt.datetime) -> dict[str, list[EvalRun]]:
+    """Per prompt, the latest run of each suite of its newest version (the version with
+    the most recent result between ``since`` and ``until``)."""
+    from opsdash.evals.models import EvalResult
+
+    rows = (
+        EvalResult.objects.filter(ts__gte=since, ts__lte=until)
+        .values("prompt_id", "prompt_version", "suite", "run_id")
+        .annotate(last=Max("ts"), results=Count("id"), passed=Count("id", filter=Q(passed=True)))
+        .order_by()
+    )
+    runs = [
+        EvalRun(r["prompt_id"], r["prompt_version"], r["suite"], r["run_id"], r["last"], r["results"], r["passed"])
+        for r in rows
+    ]
+    newest: dict[str, EvalRun] = {}
+    for run in runs:
+        if run.prompt_id not in newest or (run.ts, run.run_id) > (
+            newest[run.prompt_id].ts,
+            newest[run.prompt_id].run_id,
+        ):
+            newest[run.prompt_id] = run
+    latest: dict[tuple[str, str], EvalRun] = {}
+    for run in runs:
+        if run.prompt_version != newest[run.prompt_id].prompt_version:
+            continue
+        key = (run.prompt_id, run.suite)
+        if key not in latest or (run.ts, run.run_id) > (latest[key].ts, latest[key].run_id):
+            latest[key] = run
+    out: dict[str, list[EvalRun]] = defaultdict(list)
+    for (prompt_id, _), run in sorted(latest.items()):
+        out[prompt_id].append(run)
+    return dict(out)
