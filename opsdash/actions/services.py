@@ -65,6 +65,37 @@ class Requested:
     created: bool
 
 
+def _create_run(
+    action: Any, tenant: Tenant, kind: str, parameters: dict[str, Any], requested_by: Any, idempotency_key: str
+) -> tuple[ActionRun, Any, bool, str | None]:
+    """Save a new run (queued, or awaiting approval): the run, its preview, whether it
+    needs approval, and the secret its action prepared (shown once, never stored)."""
+    reason = action.unavailable(tenant)
+    if reason:
+        raise ActionError(reason)
+    preview = action.preview(tenant, parameters)
+    approval = needs_approval(kind)
+    run = ActionRun(
+        kind=kind,
+        tenant=tenant,
+        parameters=parameters,
+        preview=preview.as_dict(),
+        requested_by=requested_by,
+        state=State.AWAITING_APPROVAL if approval else State.QUEUED,
+        queued_at=None if approval else timezone.now(),
+        idempotency_key=idempotency_key,
+    )
+    secret = action.prepare(run)
+    try:
+        with transaction.atomic():
+            run.save(force_insert=True)
+    except IntegrityError:
+        live = ActionRun.objects.filter(tenant=tenant, kind=kind, state__in=ActionRun.LIVE_STATES).first()
+        where = f" (run #{live.pk}, {live.get_state_display().lower()})" if live else ""
+        raise ActionError(f"A {action.label.lower()} run for {tenant.slug} is already in progress{where}.") from None
+    return run, preview, approval, secret
+
+
 @transaction.atomic
 def request_run(
     tenant: Tenant,
@@ -85,30 +116,7 @@ def request_run(
         if existing.requested_by_id != acting_user.pk or existing.tenant_id != tenant.pk or existing.kind != kind:
             raise ActionError("This confirmation belongs to another request; start again from the tenant's page.")
         return Requested(existing, None, False)
-    reason = action.unavailable(tenant)
-    if reason:
-        raise ActionError(reason)
-    preview = action.preview(tenant, parameters)
-    approval = needs_approval(kind)
-    now = timezone.now()
-    run = ActionRun(
-        kind=kind,
-        tenant=tenant,
-        parameters=parameters,
-        preview=preview.as_dict(),
-        requested_by=acting_user,
-        state=State.AWAITING_APPROVAL if approval else State.QUEUED,
-        queued_at=None if approval else now,
-        idempotency_key=idempotency_key,
-    )
-    secret = action.prepare(run)
-    try:
-        with transaction.atomic():
-            run.save(force_insert=True)
-    except IntegrityError:
-        live = ActionRun.objects.filter(tenant=tenant, kind=kind, state__in=ActionRun.LIVE_STATES).first()
-        where = f" (run #{live.pk}, {live.get_state_display().lower()})" if live else ""
-        raise ActionError(f"A {action.label.lower()} run for {tenant.slug} is already in progress{where}.") from None
+    run, preview, approval, secret = _create_run(action, tenant, kind, parameters, acting_user, idempotency_key)
     _audit(
         "action.requested",
         run,
@@ -232,27 +240,7 @@ def request_system_run(
         if existing.requested_by_id is not None or existing.tenant_id != tenant.pk or existing.kind != kind:
             raise ActionError("This idempotency key belongs to another request.")
         return Requested(existing, None, False)
-    unavailable = action.unavailable(tenant)
-    if unavailable:
-        raise ActionError(unavailable)
-    preview = action.preview(tenant, parameters)
-    approval = needs_approval(kind)
-    run = ActionRun(
-        kind=kind,
-        tenant=tenant,
-        parameters=parameters,
-        preview=preview.as_dict(),
-        requested_by=None,
-        state=State.AWAITING_APPROVAL if approval else State.QUEUED,
-        queued_at=None if approval else timezone.now(),
-        idempotency_key=idempotency_key,
-    )
-    action.prepare(run)
-    try:
-        with transaction.atomic():
-            run.save(force_insert=True)
-    except IntegrityError:
-        raise ActionError(f"A {action.label.lower()} run for {tenant.slug} is already in progress.") from None
+    run, preview, approval, _ = _create_run(action, tenant, kind, parameters, None, idempotency_key)
     _audit_system("action.requested", run, reason=reason, preview=preview.summary, needs_approval=approval)
     if not approval:
         _enqueue(run)
