@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet
 
 from opsdash.evals.models import EvalResult
@@ -55,45 +56,48 @@ def _window(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> QueryS
     return results
 
 
+# Runs, distinct cases and per-metric counts of every prompt version in one hashed scan:
+# COUNT(DISTINCT ...) would sort all results of the window instead.
+_VERSIONS_SQL = """
+SELECT prompt_id, prompt_version, GROUPING(run_id, case_id, metric) AS level, metric,
+    count(*) AS n, count(*) FILTER (WHERE NOT passed) AS failed, min(ts), max(ts)
+FROM evals_evalresult
+WHERE ts >= %s AND ts < %s {prompt}
+GROUP BY GROUPING SETS ((prompt_id, prompt_version, run_id), (prompt_id, prompt_version, case_id),
+                        (prompt_id, prompt_version, metric))
+"""
+_BY_RUN, _BY_CASE, _BY_METRIC = 0b011, 0b101, 0b110
+
+
 def prompt_versions(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> list[PromptVersionStats]:
     """Prompt versions with results in the window, worst failure rate first."""
-    rows = (
-        _window(start, end, prompt_id)
-        .values("prompt_id", "prompt_version")
-        .annotate(
-            results=Count("id"),
-            failures=Count("id", filter=Q(passed=False)),
-            runs=Count("run_id", distinct=True),
-            cases=Count("case_id", distinct=True),
-            first_seen=Min("ts"),
-            last_seen=Max("ts"),
-        )
-    )
-    stats = {
-        (r["prompt_id"], r["prompt_version"]): PromptVersionStats(
-            r["prompt_id"],
-            r["prompt_version"],
-            r["results"],
-            r["failures"],
-            r["runs"],
-            r["cases"],
-            r["first_seen"],
-            r["last_seen"],
-        )
-        for r in rows
-    }
+    params: list[Any] = [start, end]
+    if prompt_id:
+        params.append(prompt_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_VERSIONS_SQL.format(prompt="AND prompt_id = %s" if prompt_id else ""), params)
+        rows = cursor.fetchall()
+    stats: dict[tuple[str, str], PromptVersionStats] = {}
+    cases: dict[tuple[str, str], int] = defaultdict(int)
+    metrics: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
+    for pid, version, level, metric, n, failed, first, last in rows:
+        key = (pid, version)
+        if level == _BY_RUN:
+            s = stats.get(key)
+            if s is None:
+                stats[key] = PromptVersionStats(pid, version, n, failed, 1, 0, first, last)
+            else:
+                s.results, s.failures, s.runs = s.results + n, s.failures + failed, s.runs + 1
+                s.first_seen, s.last_seen = min(s.first_seen, first), max(s.last_seen, last)
+        elif level == _BY_CASE:
+            cases[key] += 1
+        elif level == _BY_METRIC and failed:
+            metrics[key].append((metric, failed, n))
     if not stats:
         return []
-    metric_rows = (
-        _window(start, end, prompt_id)
-        .values("prompt_id", "prompt_version", "metric")
-        .annotate(total=Count("id"), failed=Count("id", filter=Q(passed=False)))
-    )
-    for m in metric_rows:
-        if m["failed"]:
-            stats[(m["prompt_id"], m["prompt_version"])].failing_metrics.append((m["metric"], m["failed"], m["total"]))
-    for s in stats.values():
-        s.failing_metrics.sort(key=lambda item: -item[1] / item[2])
+    for key, s in stats.items():
+        s.cases = cases[key]
+        s.failing_metrics = sorted(metrics[key], key=lambda item: -item[1] / item[2])
     _attach_previous_versions(stats)
     return sorted(stats.values(), key=lambda s: (-s.failure_rate, -s.results, s.prompt))
 
