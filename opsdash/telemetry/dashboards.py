@@ -177,13 +177,18 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + dt.timedelta(days=32)).replace(day=1)
-    # Money and counts only: no latency quantiles needed here.
-    in_range = selectors.totals_by(f, "tenant", with_quantiles=False)
-    today = selectors.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1), with_quantiles=False)
-    mtd = selectors.totals_by(f, "tenant", month, now + dt.timedelta(hours=1), with_quantiles=False)
     # Forecast: month to date plus the daily average of the last 7 full days, for the days left.
     week_start = max(day - dt.timedelta(days=7), month - dt.timedelta(days=7))
-    recent = selectors.totals_by(f, "tenant", week_start, day, with_quantiles=False)
+    # Only money for today, the month and the last week; all windows in one round trip.
+    spend = selectors.totals_in_windows(
+        f,
+        "tenant",
+        {"today": (day, now + dt.timedelta(minutes=1)), "month": (month, now + dt.timedelta(hours=1)),
+         "recent": (week_start, day)},
+        measures=("cost_usd",),
+    )  # fmt: skip
+    today, mtd, recent = spend["today"], spend["month"], spend["recent"]
+    in_range = selectors.totals_by(f, "tenant", with_quantiles=False)
     days_in_recent = max((day - week_start).days, 1)
     days_left = (next_month - now).total_seconds() / 86400
 

@@ -131,3 +131,30 @@ def test_it_reads_whole_hours_of_a_short_range_from_the_hour_table(nine_days, mo
     assert sum(t.requests for t in stitched.values()) == scalar(
         "SELECT count(*) FROM telemetry_event WHERE ts >= %s", [DAY_RANGE.start.replace(second=0, microsecond=0)]
     )
+
+
+def test_it_sums_several_windows_in_one_read_as_each_alone(nine_days):
+    f = Filters(range=RANGE)
+    midnight = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    windows = {
+        "range": (RANGE.start, RANGE.end),
+        "today": (midnight, NOW + dt.timedelta(hours=1)),
+        "recent": (midnight - dt.timedelta(days=7), midnight),
+        "older": (midnight - dt.timedelta(days=8), midnight - dt.timedelta(days=2)),
+    }
+    together = selectors.totals_in_windows(f, "tenant", windows)
+    for name, (start, end) in windows.items():
+        alone = selectors.totals_by(f, "tenant", start, end, with_quantiles=False)
+        assert together[name].keys() == alone.keys(), name
+        for tenant, totals in alone.items():
+            got = together[name][tenant]
+            assert (got.requests, got.cost_usd, got.errors, got.input_tokens) == (
+                totals.requests,
+                totals.cost_usd,
+                totals.errors,
+                totals.input_tokens,
+            ), (name, tenant)
+    money = selectors.totals_in_windows(f, "tenant", {"today": windows["today"]}, measures=("cost_usd",))
+    for tenant, totals in money["today"].items():
+        assert totals.cost_usd == together["today"][tenant].cost_usd
+        assert totals.requests == 0  # not asked for
