@@ -8,6 +8,7 @@ OPSDASH_DATA_DIR and leave the server running between commands, so the second
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -41,13 +42,18 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
     # stopped or killed since then must be looked at again, not trusted.
     pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
     try:
-        return pgserver.get_server(pgdata, cleanup_mode=None)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, OSError) as exc:
         raise ConfigError(
             f"The embedded Postgres in {pgdata} did not start ({type(exc).__name__}); "
             f"read {pgdata / 'log'} for the reason, run `make db-reset` to start from an empty "
             f"database, or set DATABASE_URL to use another server."
         ) from exc
+    # With cleanup_mode=None its exit hook only updates a shared pid list, and processes
+    # stopping together (Ctrl-C of `make demo`) race on that file and print a traceback.
+    # Stopping the server is `embedded_db stop`'s job, so there is nothing to do at exit.
+    atexit.unregister(server._cleanup)
+    return server
 
 
 def socket_dir(data_dir: Path) -> str:
