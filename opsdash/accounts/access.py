@@ -123,8 +123,20 @@ rules.add_perm("audit.view_all", is_admin)
 
 @rules.predicate
 def alert_in_scope(user: Any, alert: Any) -> bool:
-    """Alerts about a tenant follow the tenant's scope; alerts about no tenant are everyone's."""
-    return alert is not None and (alert.tenant_id is None or access_of(user).covers(alert.tenant_id))
+    """Alerts about a tenant follow the tenant's scope. Alerts about no tenant (a global SLO)
+    carry numbers summed over every tenant, so, like those numbers on the dashboards, they
+    are for users who see every tenant; eval alerts (EVERYONES_ALERT_RULES) are everyone's."""
+    if alert is None:
+        return False
+    access = access_of(user)
+    if alert.tenant_id is not None:
+        return access.covers(alert.tenant_id)
+    return access.is_global or alert.rule.startswith(EVERYONES_ALERT_RULES)
+
+
+# Alerts about no tenant that hold no tenant's numbers: offline eval results, which every
+# role sees on /evals/ too.
+EVERYONES_ALERT_RULES = ("eval.",)
 
 
 rules.add_perm("alerts.view_alert", is_viewer & alert_in_scope)
@@ -202,18 +214,6 @@ def scope_queryset[M: Model](user: Any, queryset: QuerySet[M], field: str = "ten
     if access.tenant_ids is None:
         return queryset
     return queryset.filter(**{f"{field}__in": access.tenant_ids})
-
-
-def scope_queryset_with_shared[M: Model](user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
-    """As scope_queryset, plus the rows that belong to no tenant (an alert about a global SLO)."""
-    from django.db.models import Q
-
-    access = access_of(user)
-    if access.role is None:
-        return queryset.none()
-    if access.tenant_ids is None:
-        return queryset
-    return queryset.filter(Q(**{f"{field}__in": access.tenant_ids}) | Q(**{f"{field}__isnull": True}))
 
 
 def may_see_global_numbers(user: Any) -> bool:

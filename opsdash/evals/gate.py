@@ -119,6 +119,9 @@ def run_stats(run_id: str, prompt_id: str | None = None, prompt_version: str | N
     )
     if head is None:
         return None
+    # A run id may hold more than one suite or model: compare only the rows of the one
+    # reported for it, never a mix.
+    rows = rows.filter(suite=head["suite"], model=head["model"])
     totals = rows.aggregate(started=Min("ts"), results=Count("id"), cases=Count("case_id", distinct=True))
     metrics = {
         m["metric"]: MetricCount(m["passed"], m["total"])

@@ -328,8 +328,9 @@ def rebuild(since: dt.datetime | None = None) -> FoldStats:
             )
             day = after
         cursor.execute(
-            "UPDATE telemetry_rollup_cursor SET xid = greatest(xid, %s), folded_at = now() WHERE id = 1",
-            [upto],
+            "UPDATE telemetry_rollup_cursor SET xid = greatest(xid, %s), folded_at = now(), "
+            "events_folded = events_folded + %s WHERE id = 1",
+            [upto, stats.events],
         )
         return stats
 

@@ -155,8 +155,11 @@ def _pieces(
     60 or 24, and only the ragged ends from the range's own table. Per-step reads use the
     coarser rows only when every step is made of them from an aligned origin, so no row
     straddles two steps. The numbers are the same either way."""
-    table = _table(f, start, end)
-    start = _floor(start, bucket_width(f, grouping, start, end))
+    # A chart's steps were laid out on the grain of the filters' range (see axis), even
+    # when its origin reaches back past that range's start: read that grain's table.
+    span = (f.range.start, f.range.end) if origin is not None else (start, end)
+    table = _table(f, *span)
+    start = _floor(start, bucket_width(f, grouping, *span))
     if grouping in rollups.DAY_GROUPINGS:
         coarser, width = COARSER_TABLE[table]
         aligned = step is None or (
@@ -205,8 +208,13 @@ class _Int2ArrayLoader(psycopg.adapt.Loader):
     element = np.dtype([("length", ">i4"), ("value", ">i2")])
 
     def load(self, data: Any) -> np.ndarray:
-        if int.from_bytes(data[0:4], "big") == 0:
+        ndim = int.from_bytes(data[0:4], "big")
+        if ndim == 0:
             return np.zeros(0, dtype=np.int64)
+        # Histogram arrays are one-dimensional and never hold NULL (its length would be -1
+        # with no value): anything else would misalign the view below, so refuse it.
+        if ndim != 1 or int.from_bytes(data[4:8], "big") != 0 or (len(data) - 20) % self.element.itemsize:
+            raise psycopg.DataError("histogram arrays must be one-dimensional without NULLs")
         # A view of the big-endian values: converted once, after all rows are joined.
         return np.frombuffer(data, dtype=self.element, offset=20)["value"]
 

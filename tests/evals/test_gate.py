@@ -357,3 +357,18 @@ def test_curl_fail_with_body_exits_0_on_pass_and_22_on_fail(live_server, transac
     missing = curl(candidate="v9")
     assert missing.returncode == 22
     assert json.loads(missing.stdout)["error"] == "no eval run"
+
+
+def test_it_compares_only_the_reported_suite_of_a_run_that_holds_two(client, secret):
+    seed_run("r-v1", "v1", {"faithfulness": (90, 100)}, hours_ago=5)
+    seed_run("r-v2", "v2", {"faithfulness": (90, 100)})
+    # The same run id also carries a small smoke suite that fails badly: not part of golden.
+    EvalResult.objects.bulk_create(
+        EvalResult(run_id="r-v2", ts=NOW, suite="smoke", prompt_id="support-answer", prompt_version="v2",
+                   model="gpt-4o-mini", case_id=f"smoke-{case}", metric="faithfulness", passed=False)
+        for case in range(10)
+    )  # fmt: skip
+    body = ask(client, secret).json()
+    assert body["candidate"]["suite"] == "golden"
+    assert metric(body, "faithfulness")["candidate_pass_rate"] == 90.0
+    assert body["result"] == "pass"

@@ -3,13 +3,52 @@
 import django.contrib.postgres.fields
 from django.db import migrations, models
 
-# Same columns and keys as the hour table. Rollups folded before this table existed are
-# not in it: `manage.py rebuild_rollups` fills it from the raw events.
+# Same columns and keys as the hour table. Rollups folded before it existed are added
+# up from the hour table's rows of the same groupings (BACKFILL_SQL), so long ranges keep
+# their whole days right after the upgrade.
 DAY_SQL = """
 CREATE TABLE telemetry_rollup_day (LIKE telemetry_rollup_hour INCLUDING DEFAULTS);
 ALTER TABLE telemetry_rollup_day
     ADD PRIMARY KEY (grouping, tenant_id, bucket, route, model, prompt_id, prompt_version);
 CREATE INDEX telemetry_rollup_day_bucket ON telemetry_rollup_day (bucket);
+"""
+
+_KEY = "grouping, tenant_id, day, route, model, prompt_id, prompt_version"
+_SUMS = (
+    "requests", "ok", "errors", "timeouts", "rate_limited", "blocked", "cache_hits", "input_tokens",
+    "output_tokens", "cost_usd", "cost_unknown", "latency_sum_ms", "safety_flags",
+)  # fmt: skip
+
+
+def _merged(hist: str) -> str:
+    return f"""{hist} AS (
+    SELECT {_KEY}, array_agg(i ORDER BY i) AS idx, array_agg(c ORDER BY i) AS cnt
+    FROM (
+        SELECT {_KEY}, u.i, sum(u.c)::integer AS c
+        FROM hours, unnest(hours.{hist}_hist_idx, hours.{hist}_hist_cnt) AS u(i, c)
+        GROUP BY {_KEY}, u.i
+    ) cells
+    GROUP BY {_KEY}
+)"""
+
+
+# Groupings 0-4 (see rollups.DAY_GROUPINGS) summed per UTC day, histograms merged.
+BACKFILL_SQL = f"""
+WITH hours AS MATERIALIZED (
+    SELECT *, date_bin('1 day', bucket, timestamptz '2000-01-01 00:00:00+00') AS day
+    FROM telemetry_rollup_hour WHERE grouping IN (0, 1, 2, 3, 4)
+), sums AS (
+    SELECT {_KEY}, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)} FROM hours GROUP BY {_KEY}
+), {_merged("latency")}, {_merged("ttft")}
+INSERT INTO telemetry_rollup_day (grouping, tenant_id, bucket, route, model, prompt_id, prompt_version,
+    {", ".join(_SUMS)}, latency_hist_idx, latency_hist_cnt, ttft_hist_idx, ttft_hist_cnt)
+SELECT s.grouping, s.tenant_id, s.day, s.route, s.model, s.prompt_id, s.prompt_version,
+    {", ".join(f"s.{c}" for c in _SUMS)},
+    coalesce(latency.idx, '{{}}'), coalesce(latency.cnt, '{{}}'), coalesce(ttft.idx, '{{}}'), coalesce(ttft.cnt, '{{}}')
+FROM sums s
+LEFT JOIN latency USING ({_KEY})
+LEFT JOIN ttft USING ({_KEY})
+ON CONFLICT DO NOTHING
 """
 
 
@@ -21,6 +60,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(DAY_SQL, "DROP TABLE IF EXISTS telemetry_rollup_day"),
+        migrations.RunSQL(BACKFILL_SQL, migrations.RunSQL.noop),
         migrations.CreateModel(
             name='RollupDay',
             fields=[
