@@ -17,7 +17,7 @@ from typing import Any
 import rules
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -121,6 +121,19 @@ rules.add_perm("accounts.manage_tokens", is_global_admin)
 rules.add_perm("audit.view_all", is_admin)
 
 
+# Alerts about no tenant that hold no tenant's numbers: offline eval results, which every
+# role sees on /evals/ too.
+EVERYONES_ALERT_RULES = ("eval.",)
+
+
+def everyones_alerts() -> Q:
+    """The alerts of no tenant that users limited to some tenants see (see alert_in_scope)."""
+    rules_q = Q()
+    for prefix in EVERYONES_ALERT_RULES:
+        rules_q |= Q(rule__startswith=prefix)
+    return rules_q
+
+
 @rules.predicate
 def alert_in_scope(user: Any, alert: Any) -> bool:
     """Alerts about a tenant follow the tenant's scope. Alerts about no tenant (a global SLO)
@@ -132,11 +145,6 @@ def alert_in_scope(user: Any, alert: Any) -> bool:
     if alert.tenant_id is not None:
         return access.covers(alert.tenant_id)
     return access.is_global or alert.rule.startswith(EVERYONES_ALERT_RULES)
-
-
-# Alerts about no tenant that hold no tenant's numbers: offline eval results, which every
-# role sees on /evals/ too.
-EVERYONES_ALERT_RULES = ("eval.",)
 
 
 rules.add_perm("alerts.view_alert", is_viewer & alert_in_scope)
@@ -206,14 +214,20 @@ def visible_tenants(user: Any) -> QuerySet[Tenant]:
     return scope_queryset(user, Tenant.objects.all(), field="id")
 
 
-def scope_queryset[M: Model](user: Any, queryset: QuerySet[M], field: str = "tenant_id") -> QuerySet[M]:
-    """Limit ``queryset`` to the tenants the user may see; nothing at all without a role."""
+def scope_queryset[M: Model](
+    user: Any, queryset: QuerySet[M], field: str = "tenant_id", shared: Q | None = None
+) -> QuerySet[M]:
+    """Limit ``queryset`` to the tenants the user may see; nothing at all without a role.
+    ``shared``: rows of no tenant that users limited to some tenants see as well."""
     access = access_of(user)
     if access.role is None:
         return queryset.none()
     if access.tenant_ids is None:
         return queryset
-    return queryset.filter(**{f"{field}__in": access.tenant_ids})
+    in_scope = Q(**{f"{field}__in": access.tenant_ids})
+    if shared is not None:
+        in_scope |= Q(**{f"{field}__isnull": True}) & shared
+    return queryset.filter(in_scope)
 
 
 def may_see_global_numbers(user: Any) -> bool:

@@ -30,13 +30,7 @@ def visible_alerts(user: Any) -> QuerySet[Alert]:
     """Alerts of the tenants in the user's scope; those about no tenant only for users who
     see every tenant, eval alerts excepted (see access.alert_in_scope)."""
     alerts = Alert.objects.select_related("tenant", "acknowledged_by", "resolved_by")
-    scope = access.scope_tenant_ids(user)
-    if scope is None or not access.access_of(user).role:
-        return access.scope_queryset(user, alerts)
-    everyones_rules = Q()
-    for prefix in access.EVERYONES_ALERT_RULES:
-        everyones_rules |= Q(rule__startswith=prefix)
-    return alerts.filter(Q(tenant_id__in=scope) | (Q(tenant__isnull=True) & everyones_rules))
+    return access.scope_queryset(user, alerts, shared=access.everyones_alerts())
 
 
 def alert_for(user: Any, alert_id: int) -> Alert:

@@ -486,15 +486,17 @@ def heatmap_counts(f: Filters, merge: int, latency: Histograms | None = None) ->
     steps = axis(f, f.grouping(None)).steps
     rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
     latency = latency or histograms(f, per_step=True)["latency"]
-    # Display row of every fine bucket.
+    # Display row of every fine bucket, as a (fine bucket × display row) 0/1 matrix.
     row_of = np.empty(histogram.BUCKETS, dtype=np.int64)
     row_of[0] = 0
     row_of[1 : histogram.OVERFLOW] = (np.arange(1, histogram.OVERFLOW) - 1) // merge + 1
     row_of[histogram.OVERFLOW :] = rows - 1
+    to_rows = np.zeros((histogram.BUCKETS, rows), dtype=np.int64)
+    to_rows[np.arange(histogram.BUCKETS), row_of] = 1
     matrix = np.zeros((len(steps), rows), dtype=np.int64)
-    for (_, step), counts in zip(latency.slots, latency.dense, strict=True):
-        if 0 <= step < len(steps):
-            np.add.at(matrix[step], row_of, counts)
+    at = np.asarray([step for _, step in latency.slots], dtype=np.int64)
+    inside = (at >= 0) & (at < len(steps))
+    np.add.at(matrix, at[inside], latency.dense[inside] @ to_rows)
     return steps, matrix
 
 

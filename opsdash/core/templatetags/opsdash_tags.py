@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -123,8 +124,6 @@ def change_summary(event: object) -> str:
 @register.simple_tag
 def tenant_options(tenants: object, selected: str = "") -> str:
     """<option>s of a tenant picker, the chosen slug selected."""
-    from django.utils.html import format_html_join
-
     return format_html_join(
         "",
         '<option value="{}"{}>{}</option>',
@@ -135,8 +134,6 @@ def tenant_options(tenants: object, selected: str = "") -> str:
 @register.simple_tag
 def quantile_table_rows(rows: list[dict[str, object]]) -> str:
     """The rows of the latency page's table view (time, p50, p95, p99, TTFT p95)."""
-    from django.utils.html import format_html_join
-
     return format_html_join(
         "",
         '<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>'
