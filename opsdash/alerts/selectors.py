@@ -65,11 +65,10 @@ def _all_tenants(start: dt.datetime, end: dt.datetime) -> Filters:
 def spend_by_tenant(now: dt.datetime) -> dict[int, tuple[Decimal, Decimal]]:
     """(today, month to date) in USD per tenant with any spend, read as the cost page reads
     it (telemetry/dashboards.tenant_cost_table), so an alert and the page it links to agree."""
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month = day.replace(day=1)
-    f = _all_tenants(month, now)
-    today = telemetry.totals_by(f, "tenant", day, now + dt.timedelta(minutes=1), with_quantiles=False)
-    mtd = telemetry.totals_by(f, "tenant", month, now + dt.timedelta(hours=1), with_quantiles=False)
+    windows = telemetry.budget_windows(now)
+    f = _all_tenants(windows["month"][0], now)
+    spend = telemetry.totals_in_windows(f, "tenant", windows, measures=("cost_usd",))
+    today, mtd = spend["today"], spend["month"]
     zero = Decimal(0)
     return {
         tenant_id: (today[tenant_id].cost_usd if tenant_id in today else zero, totals.cost_usd)

@@ -181,12 +181,8 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
     week_start = max(day - dt.timedelta(days=7), month - dt.timedelta(days=7))
     # Only money for today, the month and the last week; all windows in one round trip.
     spend = selectors.totals_in_windows(
-        f,
-        "tenant",
-        {"today": (day, now + dt.timedelta(minutes=1)), "month": (month, now + dt.timedelta(hours=1)),
-         "recent": (week_start, day)},
-        measures=("cost_usd",),
-    )  # fmt: skip
+        f, "tenant", {**selectors.budget_windows(now), "recent": (week_start, day)}, measures=("cost_usd",)
+    )
     today, mtd, recent = spend["today"], spend["month"], spend["recent"]
     in_range = selectors.totals_by(f, "tenant", with_quantiles=False)
     days_in_recent = max((day - week_start).days, 1)

@@ -285,6 +285,16 @@ def totals_by(
     return result
 
 
+def budget_windows(now: dt.datetime) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    """Today and the month to date (UTC), as budgets count spend: the cost page, the tenant
+    list and the budget alerts read the same windows, so they agree."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "today": (midnight, now + dt.timedelta(minutes=1)),
+        "month": (midnight.replace(day=1), now + dt.timedelta(hours=1)),
+    }
+
+
 def totals_in_windows(
     f: Filters,
     by: str,

@@ -27,10 +27,8 @@ def tenant_rows(user: Any, tenants: list[Tenant], now: dt.datetime | None = None
     day = parse_range({"range": "24h"}, now)
     f = Filters(range=day, scope=ids)
     last_day = telemetry.totals_by(f, "tenant")
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = telemetry.totals_by(f, "tenant", midnight, now + dt.timedelta(minutes=1), with_quantiles=False)
-    month_start = midnight.replace(day=1)
-    month = telemetry.totals_by(f, "tenant", month_start, now + dt.timedelta(hours=1), with_quantiles=False)
+    spend = telemetry.totals_in_windows(f, "tenant", telemetry.budget_windows(now), measures=("cost_usd",))
+    today, month = spend["today"], spend["month"]
     flags = dict(
         SafetyFlag.objects.filter(tenant_id__in=ids, resolved_at=None, ts__gte=day.start)
         .values_list("tenant_id")
