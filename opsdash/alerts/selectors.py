@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet, Sum
 from django.http import Http404
 
 from opsdash.accounts import access
@@ -329,16 +329,24 @@ class EvalRun:
 def latest_eval_runs(since: dt.datetime, until: dt.datetime) -> dict[str, list[EvalRun]]:
     """Per prompt, the latest run of each suite of its newest version (the version with
     the most recent result between ``since`` and ``until``)."""
-    from opsdash.evals.models import EvalResult
+    from opsdash.evals.models import EvalRunMetric
 
     rows = (
-        EvalResult.objects.filter(ts__gte=since, ts__lte=until)
+        EvalRunMetric.objects.filter(last_ts__gte=since, first_ts__lte=until)
         .values("prompt_id", "prompt_version", "suite", "run_id")
-        .annotate(last=Max("ts"), results=Count("id"), passed=Count("id", filter=Q(passed=True)))
+        .annotate(last=Max("last_ts"), total=Sum("results"), failed=Sum("failures"))
         .order_by()
     )
     runs = [
-        EvalRun(r["prompt_id"], r["prompt_version"], r["suite"], r["run_id"], r["last"], r["results"], r["passed"])
+        EvalRun(
+            r["prompt_id"],
+            r["prompt_version"],
+            r["suite"],
+            r["run_id"],
+            r["last"],
+            r["total"],
+            r["total"] - r["failed"],
+        )
         for r in rows
     ]
     newest: dict[str, EvalRun] = {}

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
-from opsdash.evals.models import EvalResult
+from opsdash.evals.models import EvalResult, EvalRunMetric
 
 # A prompt version whose results fail this often over the window counts as failing.
 FAILING_RATE = 0.10
@@ -49,24 +49,27 @@ class PromptVersionStats:
         return f"{self.prompt_id}@{self.prompt_version}"
 
 
-def _window(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> QuerySet[EvalResult]:
-    results = EvalResult.objects.filter(ts__gte=start, ts__lt=end)
+def _window(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> QuerySet[EvalRunMetric]:
+    """The run summaries of runs with results in the window (a run counts whole)."""
+    rows = EvalRunMetric.objects.filter(last_ts__gte=start, first_ts__lt=end)
     if prompt_id:
-        results = results.filter(prompt_id=prompt_id)
-    return results
+        rows = rows.filter(prompt_id=prompt_id)
+    return rows
 
 
-# Runs, distinct cases and per-metric counts of every prompt version in one hashed scan:
-# COUNT(DISTINCT ...) would sort all results of the window instead.
+# Per prompt version: its totals, runs and cases (the most cases one metric of one run
+# evaluated), then per metric; from the run summaries, never the results themselves.
 _VERSIONS_SQL = """
-SELECT prompt_id, prompt_version, GROUPING(run_id, case_id, metric) AS level, metric,
-    count(*) AS n, count(*) FILTER (WHERE NOT passed) AS failed, min(ts), max(ts)
-FROM evals_evalresult
-WHERE ts >= %s AND ts < %s {prompt}
-GROUP BY GROUPING SETS ((prompt_id, prompt_version, run_id), (prompt_id, prompt_version, case_id),
-                        (prompt_id, prompt_version, metric))
+WITH m AS (
+    SELECT * FROM evals_evalrunmetric WHERE last_ts >= %s AND first_ts < %s {prompt}
+)
+SELECT prompt_id, prompt_version, NULL AS metric, sum(results), sum(failures),
+       count(DISTINCT (run_id, suite, model)), max(results), min(first_ts), max(last_ts)
+FROM m GROUP BY 1, 2
+UNION ALL
+SELECT prompt_id, prompt_version, metric, sum(results), sum(failures), 0, 0, NULL, NULL
+FROM m GROUP BY 1, 2, 3
 """
-_BY_RUN, _BY_CASE, _BY_METRIC = 0b011, 0b101, 0b110
 
 
 def prompt_versions(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -> list[PromptVersionStats]:
@@ -78,25 +81,16 @@ def prompt_versions(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -
         cursor.execute(_VERSIONS_SQL.format(prompt="AND prompt_id = %s" if prompt_id else ""), params)
         rows = cursor.fetchall()
     stats: dict[tuple[str, str], PromptVersionStats] = {}
-    cases: dict[tuple[str, str], int] = defaultdict(int)
     metrics: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
-    for pid, version, level, metric, n, failed, first, last in rows:
-        key = (pid, version)
-        if level == _BY_RUN:
-            s = stats.get(key)
-            if s is None:
-                stats[key] = PromptVersionStats(pid, version, n, failed, 1, 0, first, last)
-            else:
-                s.results, s.failures, s.runs = s.results + n, s.failures + failed, s.runs + 1
-                s.first_seen, s.last_seen = min(s.first_seen, first), max(s.last_seen, last)
-        elif level == _BY_CASE:
-            cases[key] += 1
-        elif level == _BY_METRIC and failed:
-            metrics[key].append((metric, failed, n))
+    for pid, version, metric, n, failed, runs, cases, first, last in rows:
+        if metric is None:
+            stats[(pid, version)] = PromptVersionStats(pid, version, n, failed, runs, cases, first, last)
+        elif failed:
+            metrics[(pid, version)].append((metric, int(failed), int(n)))
     if not stats:
         return []
     for key, s in stats.items():
-        s.cases = cases[key]
+        s.results, s.failures = int(s.results), int(s.failures)
         s.failing_metrics = sorted(metrics[key], key=lambda item: -item[1] / item[2])
     _attach_previous_versions(stats)
     return sorted(stats.values(), key=lambda s: (-s.failure_rate, -s.results, s.prompt))
@@ -106,9 +100,9 @@ def _attach_previous_versions(stats: dict[tuple[str, str], PromptVersionStats]) 
     """The version released before each one (by first result), with its failure rate over all time."""
     prompt_ids = {key[0] for key in stats}
     history = (
-        EvalResult.objects.filter(prompt_id__in=prompt_ids)
+        EvalRunMetric.objects.filter(prompt_id__in=prompt_ids)
         .values("prompt_id", "prompt_version")
-        .annotate(first=Min("ts"), results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+        .annotate(first=Min("first_ts"), total=Sum("results"), failed=Sum("failures"))
         .order_by("prompt_id", "first")
     )
     by_prompt: dict[str, list[Any]] = defaultdict(list)
@@ -120,7 +114,7 @@ def _attach_previous_versions(stats: dict[tuple[str, str], PromptVersionStats]) 
         if position:
             before = versions[position - 1]
             s.previous_version = before["prompt_version"]
-            s.previous_failure_rate = before["failures"] / before["results"] if before["results"] else None
+            s.previous_failure_rate = before["failed"] / before["total"] if before["total"] else None
 
 
 def failing_prompt_count(start: dt.datetime, end: dt.datetime) -> int:
@@ -129,24 +123,32 @@ def failing_prompt_count(start: dt.datetime, end: dt.datetime) -> int:
     rows = (
         _window(start, end)
         .values("prompt_id", "prompt_version")
-        .annotate(results=Count("id"), failures=Count("id", filter=Q(passed=False)))
+        .annotate(total=Sum("results"), failed=Sum("failures"))
+        .order_by()
     )
-    return sum(1 for r in rows if r["failures"] / r["results"] >= FAILING_RATE)
+    return sum(1 for r in rows if r["total"] and r["failed"] / r["total"] >= FAILING_RATE)
 
 
-def runs_of(prompt_id: str, prompt_version: str, start: dt.datetime, end: dt.datetime) -> list[Any]:
-    return list(
+def runs_of(prompt_id: str, prompt_version: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    rows = (
         _window(start, end, prompt_id)
         .filter(prompt_version=prompt_version)
         .values("run_id", "suite", "model")
-        .annotate(
-            started=Min("ts"),
-            results=Count("id"),
-            failures=Count("id", filter=Q(passed=False)),
-            cases=Count("case_id", distinct=True),
-        )
+        .annotate(started=Min("first_ts"), total=Sum("results"), failed=Sum("failures"), most=Max("results"))
         .order_by("-started")
     )
+    return [
+        {
+            "run_id": r["run_id"],
+            "suite": r["suite"],
+            "model": r["model"],
+            "started": r["started"],
+            "results": r["total"],
+            "failures": r["failed"],
+            "cases": r["most"],
+        }
+        for r in rows
+    ]
 
 
 def failing_cases(run_id: str) -> QuerySet[EvalResult]:
@@ -170,9 +172,9 @@ def released_in_order(prompt_id: str, by: str = "version") -> list[str]:
     """Versions (or models, with ``by="model"``) of a prompt with eval results, by their first result."""
     column = "model" if by == "model" else "prompt_version"
     return list(
-        EvalResult.objects.filter(prompt_id=prompt_id)
+        EvalRunMetric.objects.filter(prompt_id=prompt_id)
         .values(column)
-        .annotate(first=Min("ts"))
+        .annotate(first=Min("first_ts"))
         .order_by("first", column)
         .values_list(column, flat=True)
     )
@@ -180,15 +182,15 @@ def released_in_order(prompt_id: str, by: str = "version") -> list[str]:
 
 def suites_of(prompt_id: str) -> list[str]:
     return list(
-        EvalResult.objects.filter(prompt_id=prompt_id).values_list("suite", flat=True).distinct().order_by("suite")
+        EvalRunMetric.objects.filter(prompt_id=prompt_id).values_list("suite", flat=True).distinct().order_by("suite")
     )
 
 
 def known_prompt_ids(limit: int = 200) -> list[str]:
     """Prompt ids with eval results, most recently evaluated first (for a picker)."""
     return list(
-        EvalResult.objects.values("prompt_id")
-        .annotate(last=Max("ts"))
+        EvalRunMetric.objects.values("prompt_id")
+        .annotate(last=Max("last_ts"))
         .order_by("-last", "prompt_id")
         .values_list("prompt_id", flat=True)[:limit]
     )

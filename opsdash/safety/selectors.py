@@ -1,16 +1,24 @@
+"""Reads over safety flags. Ranges of whole hours (over 24 hours) count flags from the
+hourly and daily rollups (migration 0002); shorter ranges, to the minute, and a route
+filter (the rollups have no route) count the flags themselves by their time index."""
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
 
 from opsdash.accounts.access import scope_queryset
 from opsdash.safety.models import SafetyFlag
 from opsdash.telemetry.filters import Filters
 
 SEVERITY_ORDER = ["critical", "high", "medium", "low"]
+HOUR_TABLE, DAY_TABLE = "safety_flag_hour", "safety_flag_day"
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 
 
 def flags(user: Any, f: Filters) -> QuerySet[SafetyFlag]:
@@ -22,32 +30,128 @@ def flags(user: Any, f: Filters) -> QuerySet[SafetyFlag]:
     return qs
 
 
-def over_time(
-    qs: QuerySet[SafetyFlag], f: Filters
-) -> tuple[list[dt.datetime], dict[str, list[int]], dict[str, list[int]]]:
-    """Flags per step by kind and by severity, from one aggregation."""
-    trunc = TruncHour("ts") if f.range.span <= dt.timedelta(days=7) else TruncDay("ts")
-    step = dt.timedelta(hours=1) if f.range.span <= dt.timedelta(days=7) else dt.timedelta(days=1)
-    rows = qs.annotate(t=trunc).values("t", "kind", "severity").annotate(n=Count("id")).order_by()
-    first = f.range.start.replace(minute=0, second=0, microsecond=0)
-    if step == dt.timedelta(days=1):
-        first = first.replace(hour=0)
+def reads_rollups(f: Filters) -> bool:
+    return f.range.grain == "hour" and not f.route
+
+
+def _daily(f: Filters) -> bool:
+    return f.range.span > dt.timedelta(days=7)
+
+
+def _steps(f: Filters) -> list[dt.datetime]:
+    step = DAY if _daily(f) else HOUR
+    t = f.range.start.replace(minute=0, second=0, microsecond=0)
+    if step == DAY:
+        t = t.replace(hour=0)
     steps = []
-    t = first
     while t < f.range.end:
         steps.append(t)
         t += step
-    index = {s: i for i, s in enumerate(steps)}
+    return steps
+
+
+def _floor_day(value: dt.datetime) -> dt.datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _pieces(f: Filters, now: dt.datetime, hourly: bool) -> list[tuple[str, dt.datetime, dt.datetime, int]]:
+    """(table, from, to, sign) reads covering the range: whole days from the day table, the
+    ragged ends from the hour table; today as its day row less the hours after the range's
+    end (which hold only flags stamped ahead by a skewed clock), as telemetry reads do.
+    ``hourly``: every row an hour (for hourly steps)."""
+    start, end = f.range.start, f.range.end
+    if hourly:
+        return [(HOUR_TABLE, start, end, 1)]
+    first = _floor_day(start + DAY - dt.timedelta(microseconds=1))
+    last = _floor_day(end)
+    present = last < end and last + DAY > now
+    top = last + DAY if present else last
+    if top <= first:
+        return [(HOUR_TABLE, start, end, 1)]
+    pieces = [(HOUR_TABLE, start, first, 1)] if start < first else []
+    pieces.append((DAY_TABLE, first, top, 1))
+    if present:
+        pieces.append((HOUR_TABLE, end, top, -1))
+    elif last < end:
+        pieces.append((HOUR_TABLE, last, end, 1))
+    return pieces
+
+
+def _rollup_source(f: Filters, hourly: bool = False) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    ids = f.tenant_ids()
+    for table, lo, hi, sign in _pieces(f, timezone.now(), hourly):
+        where = "bucket >= %s AND bucket < %s"
+        params += [lo, hi]
+        if ids is not None:
+            where += " AND tenant_id = ANY(%s)"
+            params.append(sorted(ids))
+        parts.append(f"SELECT *, {sign} AS sgn FROM {table} WHERE {where}")
+    return "(" + " UNION ALL ".join(parts) + ") AS r", params
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def over_time(
+    qs: QuerySet[SafetyFlag], f: Filters
+) -> tuple[list[dt.datetime], dict[str, list[int]], dict[str, list[int]]]:
+    """Flags per step (hourly up to 7 days, daily beyond) by kind and by severity, from
+    one aggregation."""
+    steps = _steps(f)
+    if reads_rollups(f):
+        source, params = _rollup_source(f, hourly=not _daily(f))
+        # Every row's bucket lies inside one step: hours, or days from a day's midnight.
+        step_sql = "floor(extract(epoch FROM bucket - %s) / %s)::int"
+        rows = _fetch(
+            f"SELECT {step_sql}, kind, severity, sum(sgn * flags) FROM {source} GROUP BY 1, 2, 3",
+            [steps[0], (steps[1] - steps[0]).total_seconds() if len(steps) > 1 else 1, *params],
+        )
+        counted = [(i, kind, severity, int(n)) for i, kind, severity, n in rows]
+    else:
+        trunc = TruncDay("ts") if _daily(f) else TruncHour("ts")
+        index = {s: i for i, s in enumerate(steps)}
+        counted = [
+            (index.get(row["t"], -1), row["kind"], row["severity"], row["n"])
+            for row in qs.annotate(t=trunc).values("t", "kind", "severity").annotate(n=Count("id")).order_by()
+        ]
     by_kind: dict[str, list[int]] = {}
     by_severity: dict[str, list[int]] = {}
-    for row in rows:
-        i = index.get(row["t"])
-        if i is None:
+    for i, kind, severity, n in counted:
+        if not 0 <= i < len(steps) or not n:
             continue
-        by_kind.setdefault(row["kind"], [0] * len(steps))[i] += row["n"]
-        by_severity.setdefault(row["severity"], [0] * len(steps))[i] += row["n"]
+        by_kind.setdefault(kind, [0] * len(steps))[i] += n
+        by_severity.setdefault(severity, [0] * len(steps))[i] += n
     return steps, by_kind, by_severity
 
 
-def top_tenants(qs: QuerySet[SafetyFlag], n: int = 10) -> list[Any]:
-    return list(qs.values("tenant__slug").annotate(n=Count("id")).order_by("-n", "tenant__slug")[:n])
+def top_tenants(qs: QuerySet[SafetyFlag], f: Filters, n: int = 10) -> list[dict[str, Any]]:
+    if not reads_rollups(f):
+        counted = qs.values("tenant__slug").annotate(n=Count("id")).order_by("-n", "tenant__slug")[:n]
+        return [{"tenant__slug": row["tenant__slug"], "n": row["n"]} for row in counted]
+    from opsdash.tenants.models import Tenant
+
+    source, params = _rollup_source(f)
+    counts = {
+        tenant_id: int(total)
+        for tenant_id, total in _fetch(f"SELECT tenant_id, sum(sgn * flags) FROM {source} GROUP BY 1", params)
+        if total
+    }
+    slugs = dict(Tenant.objects.filter(pk__in=counts).values_list("pk", "slug"))
+    ranked = sorted(((slugs[t], c) for t, c in counts.items() if t in slugs), key=lambda sc: (-sc[1], sc[0]))
+    return [{"tenant__slug": slug, "n": c} for slug, c in ranked[:n]]
+
+
+def open_flag_count(user: Any, f: Filters) -> int:
+    """Flags not yet resolved in the range, in the user's scope (the overview tile)."""
+    if f.range.grain == "hour":
+        source, params = _rollup_source(f)
+        return int(_fetch(f"SELECT coalesce(sum(sgn * open_flags), 0) FROM {source}", params)[0][0])
+    qs = scope_queryset(user, SafetyFlag.objects.filter(ts__gte=f.range.start, ts__lt=f.range.end, resolved_at=None))
+    if f.tenant is not None:
+        qs = qs.filter(tenant=f.tenant)
+    return qs.count()

@@ -36,7 +36,7 @@ def safety(request: HttpRequest) -> HttpResponse:
             "by_severity": charts.stacked(steps, ordered_severity, "flags", SEVERITY_COLOURS),
             "kinds": sorted(by_kind, key=lambda k: -sum(by_kind[k])),
             "kind": kind,
-            "top_tenants": selectors.top_tenants(qs),
+            "top_tenants": selectors.top_tenants(qs, f),
             "page": page,
         }
 

@@ -105,7 +105,7 @@ def sparkline(steps: list[dt.datetime], values: np.ndarray | list[float], color:
         "mode": "lines",
         "line": {"color": color, "width": 1.5},
         "fill": "tozeroy",
-        "hovertemplate": "%{x|%H:%M} %{y:,.3~g}<extra></extra>",
+        "hovertemplate": "%{x|%b %d %H:%M} %{y:,.3~g}<extra></extra>",
     }
     return figure(
         [trace],

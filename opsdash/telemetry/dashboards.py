@@ -5,6 +5,7 @@ Views stay thin: each page is one function here returning its template context.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from opsdash.telemetry.filters import Filters
 
 BREAKDOWNS = ("route", "model", "prompt")
 TOP = 6
+STACKED_TENANTS = 8
 
 
 def _label(by: str, key: Any, names: dict[int, str]) -> str:
@@ -34,11 +36,13 @@ def _change(now: float | None, before: float | None) -> float | None:
 def overview(f: Filters) -> dict[str, Any]:
     current = selectors.totals(f)
     previous = selectors.totals(f, f.range.previous().start, f.range.previous().end)
-    s = selectors.series(f, None, ("requests", "errors", "timeouts", "cost_usd"))
+    # A sparkline is a trend: beyond a week one point per day (read from the day rollups).
+    spark_step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=7) else None
+    s = selectors.series(f, None, ("requests", "errors", "timeouts", "cost_usd"), step=spark_step)
     row = s.by_key.get(None, {m: np.zeros(len(s.steps)) for m in ("requests", "errors", "timeouts", "cost_usd")})
     with np.errstate(divide="ignore", invalid="ignore"):
         error_rate = np.where(row["requests"] > 0, (row["errors"] + row["timeouts"]) / row["requests"], np.nan)
-    p95_by_step = selectors.quantiles(f, qs=(0.95,), per_step=True)
+    p95_by_step = selectors.quantiles(f, qs=(0.95,), per_step=True, step=spark_step)
     p95_line = selectors.line(p95_by_step, None, 0.95, len(s.steps))
     return {
         "current": current,
@@ -80,8 +84,13 @@ def slo_panel(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
 
 def latency(f: Filters, by: str) -> dict[str, Any]:
     slos = slo_panel(f)
-    hist = selectors.histograms(f, columns=("latency", "ttft"), per_step=True)
-    steps, heat = selectors.heatmap_counts(f, charts.HEATMAP_MERGE, hist["latency"])
+    # Beyond a week the charts have a column per day (as the cost and safety charts do),
+    # read from the day rollups: a month of hour rows carried some 400,000 histogram
+    # elements and was half of a 30-day page.
+    step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=7) else None
+    ax = selectors.axis(f, f.grouping(None), step)
+    hist = selectors.histograms(f, columns=("latency", "ttft"), per_step=True, step=step)
+    steps, heat = selectors.heatmap_counts(f, charts.HEATMAP_MERGE, hist["latency"], step=step)
     n = len(steps)
     per_step = selectors.quantiles_of(hist["latency"], (0.5, 0.95, 0.99))
     ttft = selectors.quantiles_of(hist["ttft"], (0.5, 0.95))
@@ -90,6 +99,7 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
 
     context: dict[str, Any] = {
         "has_data": bool(heat.sum()),
+        "chart_step": ax.step,
         "heatmap": charts.latency_heatmap(steps, heat),
         "quantiles": charts.quantile_lines(
             steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}, slo_ms=slos["slo_line_ms"]
@@ -111,9 +121,10 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
     previous_range = f.range.previous()
     previous = selectors.totals_by(f, by, previous_range.start, previous_range.end)
     top = selectors.top_keys(current, TOP)
-    # One point per day on long ranges: a trend per key, read from the day rollups.
-    # Within a tenant the breakdown rows are hourly or daily: its axis may be coarser.
-    step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=7) else None
+    # One point per day from a week up: a trend per key, read from the day rollups (the
+    # hour-by-hour detail is in the heatmap and the percentile lines above). Within a
+    # tenant the breakdown rows are hourly or daily: its axis may be coarser.
+    step = dt.timedelta(days=1) if f.range.span >= dt.timedelta(days=7) else None
     per_key = selectors.quantiles(f, by, qs=(0.95,), per_step=True, keys=top, step=step)
     by_steps = selectors.axis(f, f.grouping(by), step).steps
     lines = {str(key): selectors.line(per_key, key, 0.95, len(by_steps)) for key in top}
@@ -143,23 +154,33 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
 
 def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
+    table = tenant_cost_table(f, now)
     # Spend is read per day (the budgets are daily and monthly); a day or two per hour step.
-    daily = f.range.span > dt.timedelta(days=2)
-    s = selectors.series(f, "tenant", ("cost_usd",), step=dt.timedelta(days=1) if daily else None)
-    names = selectors.tenant_names(set(s.by_key))
-    ranked = sorted(s.by_key.items(), key=lambda kv: -float(kv[1]["cost_usd"].sum()))
+    step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=2) else None
+    # The biggest spenders of the range get a bar each, the rest one bar: read per step for
+    # those tenants only, and the rest as everything less them.
+    ranked = sorted((r for r in table if r["totals"].requests), key=lambda r: -r["totals"].cost_usd)
+    top = [r["tenant"] for r in ranked[:STACKED_TENANTS]]
     stacks: dict[str, np.ndarray] = {}
-    for key, arrays in ranked[:8]:
-        stacks[names.get(key, str(key))] = arrays["cost_usd"]
-    if len(ranked) > 8:
-        stacks["other tenants"] = np.sum([a["cost_usd"] for _, a in ranked[8:]], axis=0)
+    if top:
+        only_top = dataclasses.replace(f, tenant=None, scope=frozenset(t.pk for t in top))
+        per_tenant = selectors.series(only_top, "tenant", ("cost_usd",), step=step)
+        for tenant in top:
+            if tenant.pk in per_tenant.by_key:
+                stacks[tenant.slug] = per_tenant.by_key[tenant.pk]["cost_usd"]
+    everyone = selectors.series(f, None, ("cost_usd",), step=step)
+    steps = everyone.steps
+    if len(ranked) > STACKED_TENANTS:
+        total = everyone.by_key.get(None, {"cost_usd": np.zeros(len(steps))})["cost_usd"]
+        # Sums of float8 in a different order: clear the rounding dust, never a real cent.
+        rest = total - np.sum(list(stacks.values()), axis=0) if stacks else total
+        stacks["other tenants"] = np.where(np.abs(rest) < 1e-9, 0.0, rest)
 
     by_model = selectors.totals_by(f, "model", with_quantiles=False)
     model_rows = sorted(by_model.items(), key=lambda kv: -float(kv[1].cost_usd))
-    table = tenant_cost_table(f, now)
     unknown = sum(t.cost_unknown for t in by_model.values())
     return {
-        "stacked": charts.stacked_cost(s.steps, stacks),
+        "stacked": charts.stacked_cost(steps, stacks),
         "has_data": bool(ranked),
         "by_model": charts.bars(
             [str(k) for k, _ in model_rows], [float(t.cost_usd) for _, t in model_rows], "cost (USD)", "$"

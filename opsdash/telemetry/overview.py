@@ -12,15 +12,11 @@ from opsdash.telemetry.filters import Filters
 
 
 def extra_tiles(user: Any, f: Filters) -> dict[str, Any]:
-    from opsdash.safety.models import SafetyFlag
-
-    flags = scope_queryset(user, SafetyFlag.objects.filter(ts__gte=f.range.start, ts__lt=f.range.end, resolved_at=None))
-    if f.tenant is not None:
-        flags = flags.filter(tenant=f.tenant)
     from opsdash.evals.selectors import failing_prompt_count
+    from opsdash.safety.selectors import open_flag_count
 
     tiles: dict[str, Any] = {
-        "open_flags": flags.count(),
+        "open_flags": open_flag_count(user, f),
         "failing_prompts": failing_prompt_count(f.range.end - dt.timedelta(days=7), f.range.end),
         "running_actions": None,
     }

@@ -137,9 +137,17 @@ HOUR_TABLE = rollups.GRAINS["hour"]
 DAY_TABLE = rollups.GRAINS["day"]
 
 
-# A table's fine rows can be read a coarser row at a time from the next table, for the
-# groupings kept fine there: whole hours from the hour table, whole days from the day table.
-COARSER_TABLE = {MINUTE_TABLE: (HOUR_TABLE, HOUR), HOUR_TABLE: (DAY_TABLE, DAY)}
+def _coarser(table: str, grouping: int) -> tuple[str, dt.timedelta] | None:
+    """The next table up, holding this grouping in wider rows, and their width: whole hours
+    of minute rows from the hour table, whole UTC days of hour rows from the day table."""
+    if table == MINUTE_TABLE:
+        return HOUR_TABLE, rollups.bucket_width("hour", grouping)
+    if table == HOUR_TABLE and grouping in rollups.DAY_GROUPINGS:
+        return DAY_TABLE, DAY
+    return None
+
+
+Piece = tuple[str, dt.datetime, dt.datetime, int]  # table, from, to, sign
 
 
 def _pieces(
@@ -149,30 +157,81 @@ def _pieces(
     end: dt.datetime,
     origin: dt.datetime | None = None,
     step: dt.timedelta | None = None,
-) -> list[tuple[str, dt.datetime, dt.datetime]]:
-    """The (table, from, to) reads that cover a range: whole hours (on the minute grain) or
-    whole UTC days (on the hour grain) come from the next coarser table, a row instead of
-    60 or 24, and only the ragged ends from the range's own table. Per-step reads use the
-    coarser rows only when every step is made of them from an aligned origin, so no row
-    straddles two steps. The numbers are the same either way."""
+    now: dt.datetime | None = None,
+) -> list[Piece]:
+    """The (table, from, to, sign) reads that cover a range, fewest rows first: whole hours
+    of minute rows come from the hour table, whole days of hour rows from the day table, a
+    row instead of 60 or 24, and only the ragged ends from the range's own table.
+
+    A range that reaches into the present bucket of the coarser table (today, this hour)
+    reads that bucket's one row and subtracts (sign -1) the rows after the range's end,
+    which hold nothing but events stamped a little ahead by a skewed clock: "today" is 200
+    day rows for 200 tenants, not 200 times the hours so far.
+
+    Per-step reads use the coarser rows only when every step is made of them from an
+    aligned origin, so no row straddles two steps. The numbers are the same either way."""
     # A chart's steps were laid out on the grain of the filters' range (see axis), even
     # when its origin reaches back past that range's start: read that grain's table.
     span = (f.range.start, f.range.end) if origin is not None else (start, end)
     table = _table(f, *span)
     start = _floor(start, bucket_width(f, grouping, *span))
-    if grouping in rollups.DAY_GROUPINGS:
-        coarser, width = COARSER_TABLE[table]
-        aligned = step is None or (
-            step % width == dt.timedelta(0) and origin is not None and _floor(origin, width) == origin
-        )
-        first, last = _floor(start + width - dt.timedelta(microseconds=1), width), _floor(end, width)
-        if aligned and last > first:
-            pieces = [(table, start, first)] if start < first else []
-            pieces.append((coarser, first, last))
-            if last < end:
-                pieces.append((table, last, end))
-            return pieces
-    return [(table, start, end)]
+    return _decompose(table, grouping, start, end, origin, step, now or timezone.now())
+
+
+def _decompose(
+    table: str,
+    grouping: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    origin: dt.datetime | None,
+    step: dt.timedelta | None,
+    now: dt.datetime,
+) -> list[Piece]:
+    up = _coarser(table, grouping)
+    if up is None:
+        return [(table, start, end, 1)]
+    coarser, width = up
+    aligned = step is None or (
+        step % width == dt.timedelta(0) and origin is not None and _floor(origin, width) == origin
+    )
+    if not aligned:
+        return [(table, start, end, 1)]
+    fine = rollups.bucket_width("minute" if table == MINUTE_TABLE else "hour", grouping)
+
+    def rows(span: dt.timedelta) -> float:
+        return span / fine
+
+    first, last = _floor(start + width - dt.timedelta(microseconds=1), width), _floor(end, width)
+    # A ragged end is read as its whole coarser row less the rest of that row's time when
+    # that is fewer rows: always for the present bucket (nothing after now but events a
+    # clock stamped ahead), and for other buckets when the finer rows of all of it are
+    # still kept (hour rows as long as day rows; minute rows only for the last few days).
+    minutes_kept_from = rollups.minute_cutoff(now) + HOUR
+
+    def may_cut(bucket: dt.datetime) -> bool:
+        return coarser == DAY_TABLE or bucket >= minutes_kept_from
+
+    lead = first
+    if start < first and may_cut(first - width) and rows(start - (first - width)) + 1 < rows(min(first, end) - start):
+        lead = first - width
+    trail = last
+    if last < end and (
+        last + width > now or (may_cut(last) and rows(last + width - end) + 1 < rows(end - max(last, start)))
+    ):
+        trail = last + width
+    if trail <= lead:
+        return [(table, start, end, 1)]
+    pieces: list[Piece] = []
+    if start < lead:
+        pieces.append((table, start, lead, 1))
+    elif lead < start:
+        pieces.append((table, lead, start, -1))
+    pieces += _decompose(coarser, grouping, lead, trail, origin, step, now)
+    if end < trail:
+        pieces.append((table, end, trail, -1))
+    elif trail < end:
+        pieces.append((table, trail, end, 1))
+    return pieces
 
 
 def _source(
@@ -181,14 +240,17 @@ def _source(
     start: dt.datetime,
     end: dt.datetime,
     columns: str,
+    measures: tuple[str, ...] = (),
     origin: dt.datetime | None = None,
     step: dt.timedelta | None = None,
 ) -> tuple[str, list[Any]]:
-    """A subquery of ``columns`` over the rollup rows of this read (see _pieces)."""
+    """A subquery over the rollup rows of this read (see _pieces): ``columns``, then the
+    ``measures`` (negated in the pieces read with sign -1) and the sign as ``sgn``."""
     parts, params = [], []
-    for table, lo, hi in _pieces(f, grouping, start, end, origin, step):
+    for table, lo, hi, sign in _pieces(f, grouping, start, end, origin, step):
+        picked = [columns, *(m if sign > 0 else f"-{m} AS {m}" for m in measures), f"{sign} AS sgn"]
         where, where_params = _where(f, grouping, lo, hi, floor=False)
-        parts.append(f"SELECT {columns} FROM {table} WHERE {where}")
+        parts.append(f"SELECT {', '.join(picked)} FROM {table} WHERE {where}")
         params += where_params
     return "(" + " UNION ALL ".join(parts) + ") AS r", params
 
@@ -199,35 +261,34 @@ def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-# Histogram arrays come back in binary and are read straight into NumPy: parsing them as
-# text into Python ints cost more than the query (a 7-day page reads ~10^5 buckets).
-class _Int2ArrayLoader(psycopg.adapt.Loader):
-    format = psycopg.pq.Format.BINARY
-    # Binary array: ndim, has-nulls flag, element type, then (length, lower bound) per
-    # dimension; then each element as its byte length and its big-endian value.
-    element = np.dtype([("length", ">i4"), ("value", ">i2")])
-
-    def load(self, data: Any) -> np.ndarray:
-        ndim = int.from_bytes(data[0:4], "big")
-        if ndim == 0:
-            return np.zeros(0, dtype=np.int64)
-        # Histogram arrays are one-dimensional and never hold NULL (its length would be -1
-        # with no value): anything else would misalign the view below, so refuse it.
-        if ndim != 1 or int.from_bytes(data[4:8], "big") != 0 or (len(data) - 20) % self.element.itemsize:
-            raise psycopg.DataError("histogram arrays must be one-dimensional without NULLs")
-        # A view of the big-endian values: converted once, after all rows are joined.
-        return np.frombuffer(data, dtype=self.element, offset=20)["value"]
+# Histogram arrays are read as the bytes of their elements (array_send without its 20-byte
+# header: a length and a big-endian value per element) and parsed by NumPy once per query:
+# parsing them as text into Python ints, or even one NumPy view per array, cost more than the
+# query (a 7-day page reads ~10^5 buckets in a few thousand arrays).
+IDX_ELEMENT = np.dtype([("length", ">i4"), ("value", ">i2")])  # smallint[] bucket indexes
+CNT_ELEMENT = np.dtype([("length", ">i4"), ("value", ">i4")])  # integer[] counts
 
 
-class _Int4ArrayLoader(_Int2ArrayLoader):
-    element = np.dtype([("length", ">i4"), ("value", ">i4")])
+def _elements_sql(column: str) -> str:
+    return f"substr(array_send({column}), 21)"
 
 
-INT2_ARRAY_OID, INT4_ARRAY_OID = 1005, 1007
+def _elements(blobs: list[bytes], element: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The values of many arrays' elements, concatenated, and how many each array had."""
+    joined = b"".join(blobs)
+    if len(joined) % element.itemsize:
+        raise psycopg.DataError("histogram arrays must be one-dimensional without NULLs")
+    parsed = np.frombuffer(joined, dtype=element)
+    # Every element of a one-dimensional array without NULLs has its type's own length (a
+    # NULL has -1 and no value; more dimensions would shift the elements): else refuse.
+    if (parsed["length"] != element["value"].itemsize).any():
+        raise psycopg.DataError("histogram arrays must be one-dimensional without NULLs")
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // element.itemsize
+    return parsed["value"].astype(np.int64), lengths
 
 
 def _fetch_arrays(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """_fetch for rows with histogram arrays: binary results, arrays as NumPy arrays.
+    """_fetch for rows with histogram arrays: binary results, so bytea comes as bytes.
 
     Django's own cursors bind client-side and cannot return binary results, so this uses
     a psycopg cursor on the same connection (same transaction) and logs the query where
@@ -236,8 +297,6 @@ def _fetch_arrays(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     connection.ensure_connection()
     started = time.perf_counter()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.adapters.register_loader(INT2_ARRAY_OID, _Int2ArrayLoader)
-        cursor.adapters.register_loader(INT4_ARRAY_OID, _Int4ArrayLoader)
         cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
     if connection.queries_logged:
@@ -249,17 +308,15 @@ def _sums_sql() -> str:
     return ", ".join(f"sum({c})" for c in SUM_COLUMNS)
 
 
-def _totals_from(row: tuple[Any, ...]) -> Totals:
-    values: dict[str, Any] = {}
-    for name, value in zip(SUM_COLUMNS, row, strict=True):
-        value = value if value is not None else 0
-        if name == "cost_usd":
-            values[name] = Decimal(value)
-        elif name == "latency_sum_ms":
-            values[name] = float(value)
-        else:
-            values[name] = int(value)  # sum() of bigint comes back as numeric
-    return Totals(**values)
+# How a sum comes back, as the Totals field wants it (sum() of bigint is numeric).
+_CONVERT: dict[str, Any] = {c: int for c in SUM_COLUMNS} | {"cost_usd": Decimal, "latency_sum_ms": float}
+
+
+def _totals_from(row: tuple[Any, ...], columns: tuple[str, ...] = SUM_COLUMNS) -> Totals:
+    """Totals of the sums in ``row`` (one per name in ``columns``; the others stay 0)."""
+    return Totals(
+        **{name: _CONVERT[name](value or 0) for name, value in zip(columns, row, strict=True)}  # type: ignore[arg-type]
+    )
 
 
 def totals_by(
@@ -274,7 +331,7 @@ def totals_by(
     end = end or f.range.end
     grouping = f.grouping(by)
     key = DIM_COLUMN[by] if by else "NULL"
-    source, params = _source(f, grouping, start, end, f"{key} AS k, {', '.join(SUM_COLUMNS)}")
+    source, params = _source(f, grouping, start, end, f"{key} AS k", SUM_COLUMNS)
     result: dict[Any, Totals] = {}
     for row in _fetch(f"SELECT k, {_sums_sql()} FROM {source} GROUP BY 1", params):
         result[row[0]] = _totals_from(row[1:])
@@ -307,13 +364,12 @@ def totals_in_windows(
     sums = ", ".join(f"sum({m})" for m in measures)
     parts, params = [], []
     for name, (start, end) in windows.items():
-        source, source_params = _source(f, grouping, start, end, f"{DIM_COLUMN[by]} AS k, {', '.join(measures)}")
+        source, source_params = _source(f, grouping, start, end, f"{DIM_COLUMN[by]} AS k", measures)
         parts.append(f"SELECT %s::text AS w, k, {sums} FROM {source} GROUP BY 2")
         params += [name, *source_params]
     out: dict[str, dict[Any, Totals]] = {name: {} for name in windows}
     for row in _fetch(" UNION ALL ".join(parts), params):
-        values = dict(zip(measures, row[2:], strict=True))
-        out[row[0]][row[1]] = _totals_from(tuple(values.get(c) for c in SUM_COLUMNS))
+        out[row[0]][row[1]] = _totals_from(row[2:], measures)
     return out
 
 
@@ -369,9 +425,7 @@ def series(
     ax = axis(f, grouping, step)
     steps = ax.steps
     key = DIM_COLUMN[by] if by else "NULL"
-    source, params = _source(
-        f, grouping, ax.origin, f.range.end, f"{key} AS k, bucket, {', '.join(measures)}", ax.origin, ax.step
-    )
+    source, params = _source(f, grouping, ax.origin, f.range.end, f"{key} AS k, bucket", measures, ax.origin, ax.step)
     # Steps come back as small integers and sums as floats: no timestamps or Decimals to
     # build per row.
     sums = ", ".join(f"sum({m})::float8" for m in measures)
@@ -422,49 +476,52 @@ def histograms(
     key = DIM_COLUMN[by] if by else "NULL"
     ax = axis(f, grouping, step)
     origin, width = (ax.origin, ax.step) if per_step else (None, None)
-    picked = ", ".join(f"{c}_hist_idx AS {c}_i, {c}_hist_cnt AS {c}_c" for c in columns)
-    source, params = _source(f, grouping, origin or start, end, f"{key} AS k, bucket, {picked}", origin, width)
+    picked = ", ".join(
+        f"{_elements_sql(f'{c}_hist_idx')} AS {c}_i, {_elements_sql(f'{c}_hist_cnt')} AS {c}_c" for c in columns
+    )
+    source, params = _source(f, grouping, origin or start, end, f"{key} AS k, bucket, {picked}", (), origin, width)
     step_sql, step_params = (_step_sql(), [ax.origin, ax.step.total_seconds()]) if per_step else ("0", [])
     arrays = ", ".join(f"{c}_i, {c}_c" for c in columns)
-    sql = f"SELECT k, {step_sql}, {arrays} FROM {source}"
+    sql = f"SELECT k, {step_sql}, sgn, {arrays} FROM {source}"
     params = [*step_params, *params]
     if keys is not None and by:
         sql += " WHERE k = ANY(%s)"
         params.append(list(keys))
     slots: dict[tuple[Any, int], int] = {}
-    # Per column: slot of each row, then each row's bucket indexes and counts.
-    gathered: dict[str, tuple[list[int], list[np.ndarray], list[np.ndarray]]] = {c: ([], [], []) for c in columns}
+    # Per column: slot and sign of each row, then each row's bucket indexes and counts.
+    gathered: dict[str, tuple[list[int], list[int], list[bytes], list[bytes]]] = {c: ([], [], [], []) for c in columns}
     for row in _fetch_arrays(sql, params):
         slot = slots.setdefault((row[0], row[1]), len(slots))
         for n, c in enumerate(columns):
-            idx, cnt = row[2 + 2 * n], row[3 + 2 * n]
-            if len(idx):
-                rows_slot, idx_parts, cnt_parts = gathered[c]
+            idx = row[3 + 2 * n]
+            if idx:
+                rows_slot, rows_sign, idx_parts, cnt_parts = gathered[c]
                 rows_slot.append(slot)
+                rows_sign.append(row[2])
                 idx_parts.append(idx)
-                cnt_parts.append(cnt)
+                cnt_parts.append(row[4 + 2 * n])
     out = {}
-    for c, (rows_slot, idx_parts, cnt_parts) in gathered.items():
+    for c, (rows_slot, rows_sign, idx_parts, cnt_parts) in gathered.items():
         dense = np.zeros((len(slots), histogram.BUCKETS), dtype=np.int64)
         if idx_parts:
-            lengths = [len(part) for part in idx_parts]
+            idx, lengths = _elements(idx_parts, IDX_ELEMENT)
+            cnt, cnt_lengths = _elements(cnt_parts, CNT_ELEMENT)
+            if not np.array_equal(lengths, cnt_lengths):
+                raise psycopg.DataError(f"{c} histogram rows with more bucket indexes than counts or fewer")
             where = np.repeat(np.asarray(rows_slot, dtype=np.int64), lengths) * histogram.BUCKETS
+            weights = cnt * np.repeat(np.asarray(rows_sign, dtype=np.int64), lengths)
             # Float weights hold counts exactly up to 2^53.
-            summed = np.bincount(
-                where + np.concatenate(idx_parts).astype(np.int64),
-                weights=np.concatenate(cnt_parts).astype(np.float64),
-                minlength=dense.size,
-            )
-            dense = summed.astype(np.int64).reshape(len(slots), histogram.BUCKETS)
+            summed = np.bincount(where + idx, weights=weights.astype(np.float64), minlength=dense.size)
+            dense = np.rint(summed).astype(np.int64).reshape(len(slots), histogram.BUCKETS)
         out[c] = Histograms(list(slots), dense)
     return out
 
 
 def quantiles_of(h: Histograms, qs: tuple[float, ...]) -> dict[tuple[Any, int], dict[float, float]]:
-    values = histogram.quantiles_matrix(h.dense, qs)
+    values = histogram.quantiles_matrix(h.dense, qs).tolist()
     out: dict[tuple[Any, int], dict[float, float]] = {}
     for slot, row in zip(h.slots, values, strict=True):
-        found = {q: float(v) for q, v in zip(qs, row, strict=True) if not np.isnan(v)}
+        found = {q: v for q, v in zip(qs, row, strict=True) if v == v}  # NaN: an empty slot
         if found:
             out[slot] = found
     return out
@@ -489,13 +546,15 @@ def quantiles(
     return quantiles_of(h, qs)
 
 
-def heatmap_counts(f: Filters, merge: int, latency: Histograms | None = None) -> tuple[list[dt.datetime], np.ndarray]:
+def heatmap_counts(
+    f: Filters, merge: int, latency: Histograms | None = None, step: dt.timedelta | None = None
+) -> tuple[list[dt.datetime], np.ndarray]:
     """Request counts per chart step and per display row (``merge`` fine buckets per row;
     row 0 is below 1 ms, the last row the overflow bucket). ``latency``: the per-step
-    latency histograms of these filters, when the caller has them already."""
-    steps = axis(f, f.grouping(None)).steps
+    latency histograms of these filters (on ``step``, see axis), when the caller has them."""
+    steps = axis(f, f.grouping(None), step).steps
     rows = (histogram.LOG_BUCKETS + merge - 1) // merge + 2
-    latency = latency or histograms(f, per_step=True)["latency"]
+    latency = latency or histograms(f, per_step=True, step=step)["latency"]
     # Display row of every fine bucket, as a (fine bucket × display row) 0/1 matrix.
     row_of = np.empty(histogram.BUCKETS, dtype=np.int64)
     row_of[0] = 0

@@ -77,3 +77,32 @@ def test_it_pages_the_tenant_table_biggest_spenders_first(client, alice, traffic
     assert {r["tenant"].slug for r in second.context["page"]}.isdisjoint(slugs)
     export = client.get("/cost/export.csv?range=24h")
     assert export.content.decode().count("\n") == 55 + 1  # every tenant and the header
+
+
+def test_the_stacked_chart_has_the_biggest_spenders_and_the_rest_per_step(client, alice, traffic, monkeypatch):
+    import datetime as dt
+
+    import numpy as np
+
+    from opsdash.telemetry import dashboards
+    from tests.dashboards.conftest import plotly_array, raw
+
+    monkeypatch.setattr(dashboards, "STACKED_TENANTS", 1)
+    client.force_login(alice)
+    response = client.get("/cost/?range=24h")
+    exact = raw_stats(group="t.slug")
+    biggest, rest = sorted(exact, key=lambda slug: -exact[slug]["cost"])
+    traces = {trace["name"]: trace for trace in response.context["stacked"]["data"]}
+    assert list(traces) == [biggest, "other tenants"]
+    steps = [dt.datetime.fromisoformat(x).replace(tzinfo=dt.UTC) for x in traces[biggest]["x"]]
+    width = steps[1] - steps[0]
+    for name, slug in ((biggest, biggest), ("other tenants", rest)):
+        per_step = dict(
+            raw(
+                "SELECT date_bin(%s, e.ts, %s), sum(e.cost_usd) FROM telemetry_event e "
+                "JOIN tenants_tenant t ON t.id = e.tenant_id WHERE t.slug = %s AND e.ts >= %s GROUP BY 1",
+                [width, steps[0], slug, steps[0]],
+            )
+        )
+        expected = [float(per_step.get(step) or 0) for step in steps]
+        assert np.allclose(plotly_array(traces[name]["y"]), expected, atol=1e-9), name

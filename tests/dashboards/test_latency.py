@@ -56,3 +56,20 @@ def test_it_reads_a_bounded_number_of_queries(client, alice, traffic, django_ass
     client.force_login(alice)
     with django_assert_max_num_queries(20):
         client.get("/latency/?range=30d")
+
+
+def test_a_month_has_a_column_per_day_with_that_days_requests(client, alice, traffic):
+    import datetime as dt
+
+    from tests.dashboards.conftest import raw
+
+    client.force_login(alice)
+    response = client.get("/latency/?range=30d")
+    heatmap = response.context["heatmap"]["data"][0]
+    days = [dt.datetime.fromisoformat(x).replace(tzinfo=dt.UTC) for x in heatmap["x"]]
+    assert response.context["chart_step"] == dt.timedelta(days=1)
+    assert all(d == d.replace(hour=0, minute=0, second=0) for d in days)
+    per_day = dict(raw("SELECT date_trunc('day', ts, 'UTC'), count(*) FROM telemetry_event GROUP BY 1"))
+    columns = np.nansum(plotly_array(heatmap["z"]), axis=0)
+    assert {d: int(n) for d, n in zip(days, columns, strict=True) if n} == per_day
+    assert b"Each column is 1 day" in response.content or b"Each column is 1\xc2\xa0day" in response.content

@@ -44,7 +44,8 @@ def nine_days(empty_raw, acme, globex):
 
 
 def hour_only(monkeypatch) -> None:
-    monkeypatch.setattr(rollups, "DAY_GROUPINGS", frozenset())
+    """Read every range from its own grain's table alone: every hour row, or every minute row."""
+    monkeypatch.setattr(selectors, "_coarser", lambda table, grouping: None)
 
 
 # From 07:30 eight days ago: a ragged first day, seven whole days, a ragged last day.
@@ -53,10 +54,15 @@ RANGE = TimeRange((NOW - dt.timedelta(days=8)).replace(hour=7, minute=30, second
 
 def test_it_reads_whole_days_from_the_day_table(nine_days):
     pieces = selectors._pieces(Filters(range=RANGE), rollups.ALL, RANGE.start, RANGE.end)
-    assert [table for table, _, _ in pieces] == [
-        "telemetry_rollup_hour",
-        "telemetry_rollup_day",
-        "telemetry_rollup_hour",
+    midnight = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = midnight - dt.timedelta(days=8)
+    assert pieces == [
+        # The first day from 07:00 is its day row less its first 7 hours (8 rows, not 17).
+        ("telemetry_rollup_hour", first_day, first_day.replace(hour=7), -1),
+        # Eight whole days and today's row...
+        ("telemetry_rollup_day", first_day, midnight + dt.timedelta(days=1), 1),
+        # ...less today's hours after the range's end.
+        ("telemetry_rollup_hour", NOW, midnight + dt.timedelta(days=1), -1),
     ]
     assert scalar("SELECT count(*) FROM telemetry_rollup_day WHERE grouping = 4") > 0
 
@@ -101,7 +107,7 @@ def test_it_keeps_hour_steps_on_the_hour_table(nine_days, monkeypatch):
     f = Filters(range=RANGE)
     ax = selectors.axis(f, rollups.ALL)
     pieces = selectors._pieces(f, rollups.ALL, ax.origin, RANGE.end, ax.origin, ax.step)
-    assert [table for table, _, _ in pieces] == ["telemetry_rollup_hour"]
+    assert [table for table, _, _, _ in pieces] == ["telemetry_rollup_hour"]
     stitched = selectors.quantiles(f, per_step=True)
     hour_only(monkeypatch)
     assert stitched == selectors.quantiles(f, per_step=True)
@@ -115,11 +121,15 @@ DAY_RANGE = TimeRange(NOW - dt.timedelta(hours=23, minutes=23), NOW, "custom")
 def test_it_reads_whole_hours_of_a_short_range_from_the_hour_table(nine_days, monkeypatch, by):
     f = Filters(range=DAY_RANGE)
     pieces = selectors._pieces(f, f.grouping(by), DAY_RANGE.start, DAY_RANGE.end)
-    assert [table for table, _, _ in pieces] == [
-        "telemetry_rollup_minute",
-        "telemetry_rollup_hour",
-        "telemetry_rollup_minute",
-    ]
+    # The first ragged hour from the minute table (its minutes, or its hour row less the
+    # minutes before the start, whichever is fewer rows); whole hours from the hour table;
+    # today from the day table (or, for tenant breakdowns, whole days of hour rows), less
+    # what lies after now.
+    assert pieces[0][0] == "telemetry_rollup_minute"
+    coarsest = "telemetry_rollup_day" if f.grouping(by) in rollups.DAY_GROUPINGS else "telemetry_rollup_hour"
+    assert (coarsest, 1) in [(table, sign) for table, _, _, sign in pieces]
+    assert pieces[-1][3] == -1
+    assert sum(1 for table, *_ in pieces if table == "telemetry_rollup_minute") <= 2
     stitched = selectors.totals_by(f, by)
     hour_only(monkeypatch)
     by_minute = selectors.totals_by(f, by)
@@ -167,7 +177,7 @@ def test_it_keeps_a_day_charts_tenant_breakdown_on_the_minute_table(nine_days, g
     grouping = f.grouping("route")
     ax = selectors.axis(f, grouping)
     pieces = selectors._pieces(f, grouping, ax.origin, NOW, ax.origin, ax.step)
-    assert {table for table, _, _ in pieces} == {"telemetry_rollup_minute"}
+    assert {table for table, _, _, _ in pieces} == {"telemetry_rollup_minute"}
     hourly = selectors.histograms(f, "route", per_step=True)["latency"]
     counted = scalar(
         "SELECT count(*) FROM telemetry_event WHERE tenant_id = %s AND ts >= %s AND ts < %s",
@@ -194,3 +204,72 @@ def test_the_upgrade_fills_the_day_table_from_the_hour_table(nine_days):
         cursor.execute(f"SELECT {columns} FROM telemetry_rollup_day ORDER BY 1, 2, 3, 4, 5, 6, 7")
         assert cursor.fetchall() == folded
     assert len(folded) > 20
+
+
+def test_it_leaves_out_events_stamped_after_the_end_of_a_range_that_reaches_now(nine_days):
+    """Today is read as today's day row less the rows after the range's end (events a
+    skewed clock stamped ahead, or that came after the end): those must not count."""
+    ahead = NOW + dt.timedelta(minutes=4)
+    event = make_event("acme", ts=rfc3339(ahead), route="/chat", latency_ms=90000.0, ttft_ms=None, cost_usd=7.0)
+    assert ingest_events([event]).accepted == 1
+    rollups.rebuild()
+    for span, grain in ((dt.timedelta(hours=20), "minute"), (dt.timedelta(days=3), "hour")):
+        # Up to the start of the event's minute (or hour): the event is just past the end.
+        end = ahead.replace(second=0, microsecond=0, **({"minute": 0} if grain == "hour" else {}))
+        f = Filters(range=TimeRange(end - span, end, "custom"))
+        pieces = selectors._pieces(f, rollups.ALL, end - span, end)
+        if end.date() == NOW.date() and end.time() != dt.time(0):
+            assert next(table for table, _, _, sign in pieces if sign < 0) == "telemetry_rollup_hour"
+            assert "telemetry_rollup_day" in [table for table, *_ in pieces]
+        window = "ts >= date_trunc(%s, %s::timestamptz) AND ts < %s"
+        counted = scalar(f"SELECT count(*) FROM telemetry_event WHERE {window}", [grain, end - span, end])
+        cost = scalar(f"SELECT sum(cost_usd) FROM telemetry_event WHERE {window}", [grain, end - span, end])
+        got = selectors.totals(f)
+        assert (got.requests, got.cost_usd) == (counted, cost), grain
+        assert got.quantile(0.99) < 90000
+        assert int(selectors.histograms(f)["latency"].dense.sum()) == counted
+
+
+def test_it_reads_long_ragged_ends_of_past_days_as_the_day_less_the_rest(nine_days, monkeypatch):
+    # From 03:00 five days ago to 21:00 yesterday: both ends are most of a day.
+    midnight = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    past = TimeRange(midnight - dt.timedelta(days=5, hours=-3), midnight - dt.timedelta(hours=3), "custom")
+    f = Filters(range=past)
+    pieces = selectors._pieces(f, rollups.ALL, past.start, past.end)
+    assert pieces == [
+        ("telemetry_rollup_hour", midnight - dt.timedelta(days=5), past.start, -1),
+        ("telemetry_rollup_day", midnight - dt.timedelta(days=5), midnight, 1),
+        ("telemetry_rollup_hour", past.end, midnight, -1),
+    ]
+    stitched = {
+        by: (selectors.totals_by(f, by), selectors.quantiles(f, by, column="ttft")) for by in (None, "tenant", "route")
+    }
+    hour_only(monkeypatch)
+    for by, (totals, ttft) in stitched.items():
+        hourly = selectors.totals_by(f, by)
+        assert {k: (t.requests, t.cost_usd, t.errors, t.quantile_values) for k, t in totals.items()} == {
+            k: (t.requests, t.cost_usd, t.errors, t.quantile_values) for k, t in hourly.items()
+        }
+        assert ttft == selectors.quantiles(f, by, column="ttft")
+    counted = scalar("SELECT count(*) FROM telemetry_event WHERE ts >= %s AND ts < %s", [past.start, past.end])
+    assert sum(t.requests for t in stitched[None][0].values()) == counted > 0
+
+
+def test_it_cuts_a_ragged_hour_from_its_hour_row_only_while_its_minutes_are_kept(nine_days, monkeypatch):
+    hour = NOW.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
+    recent = TimeRange(hour + dt.timedelta(minutes=5), NOW, "custom")
+    f = Filters(range=recent)
+    pieces = selectors._pieces(f, rollups.ALL, recent.start, recent.end)
+    # 5 minute rows to take away from the hour row, rather than 55 to add.
+    assert pieces[0] == ("telemetry_rollup_minute", hour, recent.start, -1)
+    stitched = selectors.totals_by(f, "route")
+    hour_only(monkeypatch)
+    assert {k: (t.requests, t.cost_usd, t.quantile_values) for k, t in stitched.items()} == {
+        k: (t.requests, t.cost_usd, t.quantile_values) for k, t in selectors.totals_by(f, "route").items()
+    }
+    monkeypatch.undo()
+    # Ten days ago the minute rows are gone (OPSDASH_MINUTE_ROLLUP_DAYS): never cut there.
+    old_hour = hour - dt.timedelta(days=10)
+    old = TimeRange(old_hour + dt.timedelta(minutes=5), old_hour + dt.timedelta(hours=20), "custom")
+    pieces = selectors._pieces(Filters(range=old), rollups.ALL, old.start, old.end)
+    assert pieces[0] == ("telemetry_rollup_minute", old.start, old_hour + dt.timedelta(hours=1), 1)
