@@ -1,5 +1,6 @@
-"""Liveness for load balancers (/healthz), Prometheus metrics (/metrics), and the
-worker heartbeat task that proves a Celery worker is consuming the broker."""
+"""Liveness for load balancers (/healthz), Prometheus metrics (/metrics), the
+/favicon.ico that browsers ask for on their own, and the worker heartbeat task that
+proves a Celery worker is consuming the broker."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -43,6 +45,13 @@ def check_broker(timeout: int = 2) -> tuple[bool, str]:
         return True, "ok"
     except Exception as exc:  # noqa: BLE001
         return False, type(exc).__name__
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    # Browsers fetch /favicon.ico for responses without a <link rel="icon"> (JSON,
+    # plain text); a 404 there is noise in every console and access log.
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @require_GET

@@ -3,6 +3,7 @@ from django.urls import include, path
 from opsdash import health
 
 urlpatterns = [
+    path("favicon.ico", health.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics, name="metrics"),
     path("", include("opsdash.accounts.urls")),

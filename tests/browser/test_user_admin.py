@@ -49,8 +49,10 @@ def test_an_admin_creates_a_scoped_operator_who_sees_only_that_tenant(
     screenshot("olivia-tenants")
     response = page.goto("/tenants/globex/")
     assert response.status == 404
-    page.goto("/settings/users/")
-    expect(page.locator("body")).not_to_contain_text("olivia")  # 403: no user admin for operators
+    response = page.goto("/settings/users/")
+    assert response.status == 403  # no user admin for operators
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    expect(page.get_by_role("main")).not_to_contain_text("olivia")
     # The 404 and 403 above are reported by Chromium as failed loads; they were expected.
     assert all("status of 40" in e for e in console_errors), console_errors
     console_errors.clear()

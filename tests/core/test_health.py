@@ -36,3 +36,10 @@ def test_it_exposes_prometheus_metrics(client, acme):
         next(line for line in body.splitlines() if line.startswith("opsdash_worker_heartbeat_age_seconds ")).split()[1]
     )
     assert 0 <= age < 60
+
+
+def test_it_sends_browsers_asking_for_favicon_ico_to_the_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/static/favicon")
+    assert response["Location"].endswith(".svg")
