@@ -25,6 +25,7 @@ MACHINE_ONLY = dict.fromkeys(PERSONAS, 401)  # bearer-token APIs ignore sessions
 
 # name → (method, kwargs builder, expected status per persona)
 EXPECTATIONS: dict[str, tuple[str, str, dict[str, int]]] = {
+    "favicon": ("GET", "", dict.fromkeys(PERSONAS, 301)),  # to the static icon, for anyone
     "healthz": ("GET", "", EVERYONE),
     "metrics": ("GET", "", EVERYONE),
     "login": ("GET", "", {**dict.fromkeys(PERSONAS, 302), "anonymous": 200}),

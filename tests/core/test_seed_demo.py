@@ -211,6 +211,16 @@ def test_it_keeps_every_story_inside_a_short_range(hour, days):
     assert story.wave_tenant != story.budget_tenant
 
 
+@pytest.mark.parametrize("hour", [0, 1, 2, 3, 12])
+def test_it_gives_every_eval_result_its_own_run_case_and_metric_at_any_anchor_hour(hour):
+    # Anchored at 02:00 the first release gate fell on the first nightly run (02:30):
+    # two runs with one id, and ingest kept one result of each pair.
+    results = generate(
+        1, datetime(2026, 3, 1, hour, tzinfo=UTC), DemoSizes(tenants=2, days=3, events=2_000)
+    ).eval_results
+    assert len({(r["run_id"], r["case_id"], r["metric"]) for r in results}) == len(results)
+
+
 def test_it_names_each_story_and_where_to_see_it(demo):
     lines = demo.summary()
     assert len(lines) == 5

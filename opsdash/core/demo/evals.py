@@ -41,7 +41,9 @@ def _runs(story: StoryPlan, releases: list[list[tuple[str, int]]]) -> list[tuple
             runs.extend((p, version, suite.name, gate) for suite in catalog.SUITES)
             night = first_night + 150 * MINUTE_MS  # 02:30 UTC
             while night < story.anchor_ms:
-                if max(released, story.start_ms) <= night < retired:
+                # A demo anchored at 02:00 puts the first gate at the first night's 02:30:
+                # that is one run, not two with the same run id.
+                if max(released, story.start_ms) <= night < retired and night != gate:
                     runs.append((p, version, "golden", night))
                 night += DAY_MS
     return sorted(runs, key=lambda run: (run[3], run[0], run[2]))
