@@ -211,14 +211,20 @@ def test_it_keeps_every_story_inside_a_short_range(hour, days):
     assert story.wave_tenant != story.budget_tenant
 
 
-@pytest.mark.parametrize("hour", [0, 1, 2, 3, 12])
+@pytest.mark.parametrize("hour", [0, 1, 2, 3, 10, 12, 22])
 def test_it_gives_every_eval_result_its_own_run_case_and_metric_at_any_anchor_hour(hour):
+    demo = generate(1, datetime(2026, 3, 1, hour, tzinfo=UTC), DemoSizes(tenants=2, days=3, events=2_000))
+    results = demo.eval_results
     # Anchored at 02:00 the first release gate fell on the first nightly run (02:30):
     # two runs with one id, and ingest kept one result of each pair.
-    results = generate(
-        1, datetime(2026, 3, 1, hour, tzinfo=UTC), DemoSizes(tenants=2, days=3, events=2_000)
-    ).eval_results
     assert len({(r["run_id"], r["case_id"], r["metric"]) for r in results}) == len(results)
+    # Anchored at 10:00 the new version was released at the range's first instant, and
+    # the version it replaced had no eval run to compare with.
+    story = demo.story
+    golden = {
+        r["prompt_version"] for r in results if r["suite"] == "golden" and r["prompt_id"] == story.regressing_prompt
+    }
+    assert {story.good_version, story.bad_version} <= golden
 
 
 def test_it_names_each_story_and_where_to_see_it(demo):
@@ -385,7 +391,9 @@ def test_it_stores_a_jailbreak_wave_against_one_tenant(loaded, db):
     target = attacks.filter(tenant__slug=demo.slugs[story.wave_tenant], ts__gte=start, ts__lt=end)
     assert target.count() >= 60
     assert target.filter(kind="prompt_injection").exists()
-    assert target.filter(severity__in=["high", "critical"]).count() == target.count()
+    # The wave's own flags are high or critical; the tenant's everyday flags (low, medium)
+    # may fall in those three hours too.
+    assert target.filter(severity__in=["high", "critical"]).count() >= 0.95 * target.count()
     # Everything else in the data together is a fraction of those three hours.
     assert attacks.count() - target.count() < target.count() / 2
 
@@ -426,12 +434,14 @@ def test_it_raises_the_alerts_its_stories_call_for(loaded, db):
     assert all(a.level == 100 and a.severity == "critical" and a.path.startswith("/cost/?tenant=") for a in over)
     assert not Alert.objects.filter(level__gte=100).exclude(tenant__slug=budget_slug).exists()
     # The latency incident: an SLO on its route; its fast burn alert opened during the incident,
-    # and every alert of the SLO (the slow burn looks back 6 hours) resolved after it.
+    # and every alert of the SLO resolved after it. Fast burn looks back an hour, so a few
+    # slow requests among the handful in a 5-minute window just after the incident may
+    # raise it again then (seen with some anchors); the slow burn looks back 6 hours.
     slo = Slo.objects.get(route=story.incident_route, tenant=None)
     start, end = window_sql(story.incident)
     fast = Alert.objects.filter(slo=slo, rule="slo.burn_fast")
-    assert fast.exists()
-    assert all(start <= alert.opened_at < end for alert in fast)
+    assert any(start <= alert.opened_at < end for alert in fast)
+    assert all(start <= alert.opened_at < end + timedelta(hours=1) for alert in fast)
     for alert in Alert.objects.filter(slo=slo):
         assert start <= alert.opened_at < end + timedelta(hours=6)
         assert alert.state == "resolved"

@@ -84,7 +84,9 @@ def plan(start_ms: int, anchor_ms: int, tenants: int) -> StoryPlan:
     spike_start = max(today, anchor_ms - 5 * HOUR_MS) if anchor_ms > today else anchor_ms - 5 * HOUR_MS
     budget_tenant = 1 if tenants >= 2 else 0
     wave_tenant = 3 if tenants >= 4 else (tenants - 1 if tenants - 1 != budget_tenant else 0)
-    release = _window(start_ms, anchor_ms, days_back=3, clock_minutes=10 * 60, minutes=12 * 60)
+    # At least six hours in: the version it replaces must have run its evals in the range
+    # (a range starting at 10:00 three days back released it at the very start).
+    release = _window(start_ms + 6 * HOUR_MS, anchor_ms, days_back=3, clock_minutes=10 * 60, minutes=12 * 60)
     return StoryPlan(
         start_ms=start_ms,
         anchor_ms=anchor_ms,
