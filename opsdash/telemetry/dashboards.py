@@ -233,5 +233,7 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
                 "forecast_over": bool(budget and forecast > budget),
             }
         )
-    rows.sort(key=lambda r: -float(r["month"]))
+    # Biggest month to date first; early in a month, when that is near nothing for all,
+    # spend in the range decides (then the slug).
+    rows.sort(key=lambda r: (-float(r["month"]), -float(r["totals"].cost_usd or 0)))
     return rows

@@ -106,3 +106,26 @@ def test_the_stacked_chart_has_the_biggest_spenders_and_the_rest_per_step(client
         )
         expected = [float(per_step.get(step) or 0) for step in steps]
         assert np.allclose(plotly_array(traces[name]["y"]), expected, atol=1e-9), name
+
+
+def test_it_ranks_by_spend_in_the_range_when_the_month_has_just_begun(alice, traffic):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from opsdash.lib.timerange import TimeRange
+    from opsdash.telemetry.dashboards import tenant_cost_table
+    from opsdash.telemetry.filters import Filters
+    from opsdash.tenants.models import Tenant
+
+    Tenant.objects.bulk_create(Tenant(slug=f"idle-{i}", name=f"Idle {i}") for i in range(3))
+    now = timezone.now()
+    # Minutes into the next month: no one has spent anything this month yet.
+    month_start = (now.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=32)).replace(day=1)
+    rows = tenant_cost_table(
+        Filters(range=TimeRange(now - dt.timedelta(days=1), now, "custom")), month_start + dt.timedelta(minutes=5)
+    )
+    assert all(r["month"] == 0 for r in rows)
+    exact = raw_stats(group="t.slug")
+    by_range = sorted(exact, key=lambda slug: -exact[slug]["cost"])
+    assert [r["tenant"].slug for r in rows] == [*by_range, "idle-0", "idle-1", "idle-2"]
