@@ -35,3 +35,9 @@ def test_it_renders_the_500_page_without_a_request():
     body = render_to_string("500.html")
     assert "Server error" in body
     assert 'rel="icon"' in body
+
+
+def test_it_answers_a_request_for_an_unknown_host_with_a_400_page(client, db):
+    response = client.get("/", HTTP_HOST="not-ours.example")
+    assert response.status_code == 400
+    assert "<h1>Bad request</h1>" in response.content.decode()
