@@ -393,6 +393,8 @@ def main() -> None:
     args = parser.parse_args()
 
     loaded = prepare_database(args.keep)
+    from django.db import DatabaseError, connection
+
     figures: dict[str, object] = {}
     if not loaded:
         log(f"loading {args.events:,} events into {BENCH_DB}")
@@ -401,16 +403,12 @@ def main() -> None:
         else:
             figures.update(load(args.events, fold_each_chunk=not args.fold_at_end))
         seed_evals_and_flags()
-        from django.db import connection
-
         with connection.cursor() as cursor:
             # As autovacuum leaves a loaded database, before anything is timed: statistics,
             # and the visibility map that lets reads of settled rollup rows (past days) stay
             # in their indexes. Otherwise autovacuum works through the fresh rows while
             # pages are timed (seen: one page's p95 at 499 ms against a p50 of 116 ms).
             cursor.execute("VACUUM ANALYZE")
-    from django.db import DatabaseError, connection
-
     with connection.cursor() as cursor:
         # Write back what loading left dirty now, not while pages are timed: a checkpoint
         # spread over the timing doubled some pages' p95 (seen at 324 ms against 73 ms).

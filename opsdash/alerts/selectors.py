@@ -17,7 +17,7 @@ from django.http import Http404
 
 from opsdash.accounts import access
 from opsdash.alerts.models import Alert, Slo
-from opsdash.lib import histogram
+from opsdash.lib import histogram, rollup_reads
 from opsdash.lib.timerange import MINUTE_GRAIN_MAX_SPAN, TimeRange
 from opsdash.telemetry import rollups
 from opsdash.telemetry import selectors as telemetry
@@ -104,9 +104,7 @@ def _table(span: dt.timedelta) -> tuple[str, str]:
     return grain, rollups.GRAINS[grain]
 
 
-def _floor(value: dt.datetime, width: dt.timedelta) -> dt.datetime:
-    seconds = width.total_seconds()
-    return dt.datetime.fromtimestamp((value.timestamp() // seconds) * seconds, dt.UTC)
+_floor = rollup_reads.floor
 
 
 def slow_share_sql(target_ms: float) -> tuple[str, dict[str, Any]]:

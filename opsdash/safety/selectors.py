@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from opsdash.accounts.access import scope_queryset
+from opsdash.lib import rollup_reads
 from opsdash.safety.models import SafetyFlag
 from opsdash.telemetry.filters import Filters
 
@@ -50,38 +50,22 @@ def _steps(f: Filters) -> list[dt.datetime]:
     return steps
 
 
-def _floor_day(value: dt.datetime) -> dt.datetime:
-    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+def _rung(table: str) -> rollup_reads.Rung | None:
+    # Hour rows are kept as long as day rows: any day may be read less some of its hours.
+    return rollup_reads.Rung(DAY_TABLE, DAY, HOUR) if table == HOUR_TABLE else None
 
 
-def _pieces(f: Filters, now: dt.datetime, hourly: bool) -> list[tuple[str, dt.datetime, dt.datetime, int]]:
-    """(table, from, to, sign) reads covering the range: whole days from the day table, the
-    ragged ends from the hour table; today as its day row less the hours after the range's
-    end (which hold only flags stamped ahead by a skewed clock), as telemetry reads do.
-    ``hourly``: every row an hour (for hourly steps)."""
-    start, end = f.range.start, f.range.end
-    if hourly:
-        return [(HOUR_TABLE, start, end, 1)]
-    first = _floor_day(start + DAY - dt.timedelta(microseconds=1))
-    last = _floor_day(end)
-    present = last < end and last + DAY > now
-    top = last + DAY if present else last
-    if top <= first:
-        return [(HOUR_TABLE, start, end, 1)]
-    pieces = [(HOUR_TABLE, start, first, 1)] if start < first else []
-    pieces.append((DAY_TABLE, first, top, 1))
-    if present:
-        pieces.append((HOUR_TABLE, end, top, -1))
-    elif last < end:
-        pieces.append((HOUR_TABLE, last, end, 1))
-    return pieces
-
-
-def _rollup_source(f: Filters, hourly: bool = False) -> tuple[str, list[Any]]:
+def _rollup_source(
+    f: Filters, origin: dt.datetime | None = None, step: dt.timedelta | None = None
+) -> tuple[str, list[Any]]:
+    """The flag rollup rows of the range as one subquery, each with its sign as ``sgn``:
+    whole days from the day table, the rest from the hour table (see rollup_reads), or
+    per ``step`` from ``origin``."""
     parts: list[str] = []
     params: list[Any] = []
     ids = f.tenant_ids()
-    for table, lo, hi, sign in _pieces(f, timezone.now(), hourly):
+    pieces = rollup_reads.decompose(HOUR_TABLE, f.range.start, f.range.end, timezone.now(), _rung, origin, step)
+    for table, lo, hi, sign in pieces:
         where = "bucket >= %s AND bucket < %s"
         params += [lo, hi]
         if ids is not None:
@@ -91,12 +75,6 @@ def _rollup_source(f: Filters, hourly: bool = False) -> tuple[str, list[Any]]:
     return "(" + " UNION ALL ".join(parts) + ") AS r", params
 
 
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def over_time(
     qs: QuerySet[SafetyFlag], f: Filters
 ) -> tuple[list[dt.datetime], dict[str, list[int]], dict[str, list[int]]]:
@@ -104,12 +82,13 @@ def over_time(
     one aggregation."""
     steps = _steps(f)
     if reads_rollups(f):
-        source, params = _rollup_source(f, hourly=not _daily(f))
+        step = DAY if _daily(f) else HOUR
+        source, params = _rollup_source(f, steps[0], step)
         # Every row's bucket lies inside one step: hours, or days from a day's midnight.
         step_sql = "floor(extract(epoch FROM bucket - %s) / %s)::int"
-        rows = _fetch(
+        rows = rollup_reads.fetch(
             f"SELECT {step_sql}, kind, severity, sum(sgn * flags) FROM {source} GROUP BY 1, 2, 3",
-            [steps[0], (steps[1] - steps[0]).total_seconds() if len(steps) > 1 else 1, *params],
+            [steps[0], step.total_seconds(), *params],
         )
         counted = [(i, kind, severity, int(n)) for i, kind, severity, n in rows]
     else:
@@ -136,11 +115,8 @@ def top_tenants(qs: QuerySet[SafetyFlag], f: Filters, n: int = 10) -> list[dict[
     from opsdash.tenants.models import Tenant
 
     source, params = _rollup_source(f)
-    counts = {
-        tenant_id: int(total)
-        for tenant_id, total in _fetch(f"SELECT tenant_id, sum(sgn * flags) FROM {source} GROUP BY 1", params)
-        if total
-    }
+    rows = rollup_reads.fetch(f"SELECT tenant_id, sum(sgn * flags) FROM {source} GROUP BY 1", params)
+    counts = {tenant_id: int(total) for tenant_id, total in rows if total}
     slugs = dict(Tenant.objects.filter(pk__in=counts).values_list("pk", "slug"))
     ranked = sorted(((slugs[t], c) for t, c in counts.items() if t in slugs), key=lambda sc: (-sc[1], sc[0]))
     return [{"tenant__slug": slug, "n": c} for slug, c in ranked[:n]]
@@ -150,7 +126,7 @@ def open_flag_count(user: Any, f: Filters) -> int:
     """Flags not yet resolved in the range, in the user's scope (the overview tile)."""
     if f.range.grain == "hour":
         source, params = _rollup_source(f)
-        return int(_fetch(f"SELECT coalesce(sum(sgn * open_flags), 0) FROM {source}", params)[0][0])
+        return int(rollup_reads.fetch(f"SELECT coalesce(sum(sgn * open_flags), 0) FROM {source}", params)[0][0])
     qs = scope_queryset(user, SafetyFlag.objects.filter(ts__gte=f.range.start, ts__lt=f.range.end, resolved_at=None))
     if f.tenant is not None:
         qs = qs.filter(tenant=f.tenant)

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from opsdash.health import HEARTBEAT_KEY, check_database
-from opsdash.lib import histogram
+from opsdash.lib import histogram, rollup_reads
 from opsdash.telemetry import rollups
 from opsdash.telemetry.filters import Filters
 
@@ -98,9 +98,7 @@ def bucket_width(f: Filters, grouping: int, start: dt.datetime, end: dt.datetime
     return rollups.bucket_width(grain, grouping)
 
 
-def _floor(value: dt.datetime, width: dt.timedelta) -> dt.datetime:
-    seconds = width.total_seconds()
-    return dt.datetime.fromtimestamp((value.timestamp() // seconds) * seconds, dt.UTC)
+_floor = rollup_reads.floor
 
 
 def _where(
@@ -147,7 +145,19 @@ def _coarser(table: str, grouping: int) -> tuple[str, dt.timedelta] | None:
     return None
 
 
-Piece = tuple[str, dt.datetime, dt.datetime, int]  # table, from, to, sign
+Piece = rollup_reads.Piece
+
+
+def _rung(table: str, grouping: int, now: dt.datetime) -> rollup_reads.Rung | None:
+    up = _coarser(table, grouping)
+    if up is None:
+        return None
+    coarser, width = up
+    fine = rollups.bucket_width("minute" if table == MINUTE_TABLE else "hour", grouping)
+    # Hour rows are kept as long as day rows, minute rows only for the last few days: an
+    # hour is read less its minutes only while they are all there.
+    cut_from = rollups.minute_cutoff(now) + HOUR if coarser == HOUR_TABLE else None
+    return rollup_reads.Rung(coarser, width, fine, cut_from)
 
 
 def _pieces(
@@ -159,79 +169,17 @@ def _pieces(
     step: dt.timedelta | None = None,
     now: dt.datetime | None = None,
 ) -> list[Piece]:
-    """The (table, from, to, sign) reads that cover a range, fewest rows first: whole hours
-    of minute rows come from the hour table, whole days of hour rows from the day table, a
-    row instead of 60 or 24, and only the ragged ends from the range's own table.
-
-    A range that reaches into the present bucket of the coarser table (today, this hour)
-    reads that bucket's one row and subtracts (sign -1) the rows after the range's end,
-    which hold nothing but events stamped a little ahead by a skewed clock: "today" is 200
-    day rows for 200 tenants, not 200 times the hours so far.
-
-    Per-step reads use the coarser rows only when every step is made of them from an
-    aligned origin, so no row straddles two steps. The numbers are the same either way."""
+    """The (table, from, to, sign) reads that cover a range (see rollup_reads.decompose):
+    whole hours of minute rows from the hour table, whole days of hour rows from the day
+    table, a row instead of 60 or 24; "today" is 200 day rows for 200 tenants, not 200
+    times the hours so far."""
     # A chart's steps were laid out on the grain of the filters' range (see axis), even
     # when its origin reaches back past that range's start: read that grain's table.
     span = (f.range.start, f.range.end) if origin is not None else (start, end)
     table = _table(f, *span)
     start = _floor(start, bucket_width(f, grouping, *span))
-    return _decompose(table, grouping, start, end, origin, step, now or timezone.now())
-
-
-def _decompose(
-    table: str,
-    grouping: int,
-    start: dt.datetime,
-    end: dt.datetime,
-    origin: dt.datetime | None,
-    step: dt.timedelta | None,
-    now: dt.datetime,
-) -> list[Piece]:
-    up = _coarser(table, grouping)
-    if up is None:
-        return [(table, start, end, 1)]
-    coarser, width = up
-    aligned = step is None or (
-        step % width == dt.timedelta(0) and origin is not None and _floor(origin, width) == origin
-    )
-    if not aligned:
-        return [(table, start, end, 1)]
-    fine = rollups.bucket_width("minute" if table == MINUTE_TABLE else "hour", grouping)
-
-    def rows(span: dt.timedelta) -> float:
-        return span / fine
-
-    first, last = _floor(start + width - dt.timedelta(microseconds=1), width), _floor(end, width)
-    # A ragged end is read as its whole coarser row less the rest of that row's time when
-    # that is fewer rows: always for the present bucket (nothing after now but events a
-    # clock stamped ahead), and for other buckets when the finer rows of all of it are
-    # still kept (hour rows as long as day rows; minute rows only for the last few days).
-    minutes_kept_from = rollups.minute_cutoff(now) + HOUR
-
-    def may_cut(bucket: dt.datetime) -> bool:
-        return coarser == DAY_TABLE or bucket >= minutes_kept_from
-
-    lead = first
-    if start < first and may_cut(first - width) and rows(start - (first - width)) + 1 < rows(min(first, end) - start):
-        lead = first - width
-    trail = last
-    if last < end and (
-        last + width > now or (may_cut(last) and rows(last + width - end) + 1 < rows(end - max(last, start)))
-    ):
-        trail = last + width
-    if trail <= lead:
-        return [(table, start, end, 1)]
-    pieces: list[Piece] = []
-    if start < lead:
-        pieces.append((table, start, lead, 1))
-    elif lead < start:
-        pieces.append((table, lead, start, -1))
-    pieces += _decompose(coarser, grouping, lead, trail, origin, step, now)
-    if end < trail:
-        pieces.append((table, end, trail, -1))
-    elif trail < end:
-        pieces.append((table, trail, end, 1))
-    return pieces
+    at = now or timezone.now()
+    return rollup_reads.decompose(table, start, end, at, lambda t: _rung(t, grouping, at), origin, step)
 
 
 def _source(
@@ -255,10 +203,7 @@ def _source(
     return "(" + " UNION ALL ".join(parts) + ") AS r", params
 
 
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+_fetch = rollup_reads.fetch
 
 
 # Histogram arrays are read as the bytes of their elements (array_send without its 20-byte
