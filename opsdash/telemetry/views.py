@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from opsdash.accounts.access import require_role, visible_tenants
 from opsdash.accounts.models import Role
 from opsdash.audit.services import record_event
+from opsdash.lib.csvsafe import safe_row
 from opsdash.telemetry import dashboards
 from opsdash.telemetry.filters import FilterError, Filters, parse_filters
 
@@ -115,7 +116,8 @@ def cost_export(request: HttpRequest) -> HttpResponse:
     ])  # fmt: skip
     for r in rows:
         t = r["totals"]
-        writer.writerow([
+        # People open this in spreadsheets, and a slug may start with "-" (a formula to them).
+        writer.writerow(safe_row([
             r["tenant"].slug, t.requests, f"{t.cost_usd:.6f}", t.cost_unknown, f"{r['today']:.6f}", f"{r['month']:.6f}",
             r["daily_budget"] if r["daily_budget"] is not None else "",
             r["monthly_budget"] if r["monthly_budget"] is not None else "",
@@ -123,5 +125,5 @@ def cost_export(request: HttpRequest) -> HttpResponse:
             f"{t.cost_per_1k:.6f}" if t.cost_per_1k is not None else "",
             f"{t.cost_per_success:.8f}" if t.cost_per_success is not None else "",
             t.input_tokens, t.output_tokens,
-        ])  # fmt: skip
+        ]))  # fmt: skip
     return response

@@ -129,3 +129,21 @@ def test_it_ranks_by_spend_in_the_range_when_the_month_has_just_begun(alice, tra
     exact = raw_stats(group="t.slug")
     by_range = sorted(exact, key=lambda slug: -exact[slug]["cost"])
     assert [r["tenant"].slug for r in rows] == [*by_range, "idle-0", "idle-1", "idle-2"]
+
+
+def test_it_exports_slugs_that_start_like_a_formula_as_text(client, alice):
+    from opsdash.tenants.models import Tenant
+
+    # Stored as the ORM allows; a spreadsheet must still not run any of them.
+    slugs = ["=1+2", "+cmd", "-acme", "@sum", "\tx", "\rx"]
+    Tenant.objects.bulk_create(Tenant(slug=slug, name=slug) for slug in slugs)
+    client.force_login(alice)
+    response = client.get("/cost/export.csv?range=24h")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+    exported = {r["tenant"] for r in rows}
+    assert {"'" + slug for slug in slugs} <= exported
+    assert not exported & set(slugs)
+    quoted = next(r for r in rows if r["tenant"] == "'-acme")
+    assert quoted["requests"] == "0"
+    assert quoted["cost_usd_range"] == "0.000000"
