@@ -48,6 +48,7 @@ def bench_env(db_url: str, data_dir: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="opsdash.settings",
         OPSDASH_DATA_DIR=data_dir,
         OPSDASH_SECRET_KEY=env.get("OPSDASH_SECRET_KEY", "bench-" + "k" * 40),
+        OPSDASH_AUDIT_KEY=env.get("OPSDASH_AUDIT_KEY", "bench-audit-" + "k" * 40),
         OPSDASH_DEBUG="0",
         OPSDASH_LOG_LEVEL="WARNING",
         OPSDASH_DB_CONN_MAX_AGE="600",

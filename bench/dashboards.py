@@ -72,6 +72,7 @@ def prepare_database(keep: bool) -> bool:
     else:
         os.environ["DATABASE_URL"] = f"postgresql://{auth}@{conninfo['host']}:{conninfo.get('port', 5432)}/{BENCH_DB}"
     os.environ.setdefault("OPSDASH_SECRET_KEY", "bench-secret-key-0123456789-0123456789-0123456789")
+    os.environ.setdefault("OPSDASH_AUDIT_KEY", "bench-audit-key-0123456789-0123456789-0123456789")
     os.environ.setdefault("OPSDASH_HTTPS", "0")
     os.environ["OPSDASH_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
     os.environ["OPSDASH_STATIC_FROM_FINDERS"] = "1"

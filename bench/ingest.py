@@ -66,6 +66,7 @@ def server_env(db_url: str) -> dict[str, str]:
         DATABASE_URL=db_url,
         DJANGO_SETTINGS_MODULE="opsdash.settings",
         OPSDASH_SECRET_KEY=env.get("OPSDASH_SECRET_KEY", "bench-" + "k" * 40),
+        OPSDASH_AUDIT_KEY=env.get("OPSDASH_AUDIT_KEY", "bench-audit-" + "k" * 40),
         OPSDASH_DEBUG="0",
         OPSDASH_HTTPS="0",
         OPSDASH_STATIC_FROM_FINDERS="1",

@@ -7,6 +7,7 @@ development: an embedded Postgres and a filesystem broker under OPSDASH_DATA_DIR
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -47,6 +48,40 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _audit_key() -> bytes:
+    """The HMAC key of the audit chain. It must not live in the database: whoever can write
+    the audit table could otherwise re-sign an edited row."""
+    key = env_str("OPSDASH_AUDIT_KEY")
+    if key:
+        if len(key) < 32:
+            raise ConfigError("OPSDASH_AUDIT_KEY is shorter than 32 characters; generate a long random one.")
+        return key.encode()
+    if not DEBUG:
+        raise ConfigError(
+            "OPSDASH_AUDIT_KEY is required when OPSDASH_DEBUG is off: it signs the audit trail; set it to a "
+            "long random string kept outside the database (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')."
+        )
+    # Development: generated once beside the embedded database, like the secret key.
+    path = DATA_DIR / "audit_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+AUDIT_KEY = _audit_key()
+# Signed checkpoints of the chain (row count and last hash) are appended here and logged, so a
+# deleted tail is found by verify_audit. Keep it where the database's users cannot write.
+AUDIT_CHECKPOINT_FILE = Path(
+    env_str("OPSDASH_AUDIT_CHECKPOINT_FILE", str(DATA_DIR / "audit-checkpoints.jsonl"))
+).expanduser()
+AUDIT_CHECKPOINT_SECONDS = env_int("OPSDASH_AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
+# How long a set-password link an admin issues stays valid (it is single use either way).
+PASSWORD_LINK_HOURS = env_int("OPSDASH_PASSWORD_LINK_HOURS", 24, minimum=1)
 ALLOWED_HOSTS = env_list("OPSDASH_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("OPSDASH_CSRF_TRUSTED_ORIGINS", "")
 
@@ -154,7 +189,37 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False
-AXES_IPWARE_PROXY_COUNT = 1 if env_bool("OPSDASH_BEHIND_PROXY", False) else None
+
+
+def _trusted_proxies() -> list[str]:
+    raw = env_str("OPSDASH_TRUSTED_PROXIES")
+    networks = []
+    for entry in env_list("OPSDASH_TRUSTED_PROXIES", ""):
+        try:
+            network = ipaddress.ip_network(entry)
+        except ValueError as exc:
+            if "host bits set" in str(exc):
+                raise ConfigError(
+                    f"OPSDASH_TRUSTED_PROXIES={raw!r} has {entry!r}, a network with host bits set; "
+                    f"write it as {ipaddress.ip_network(entry, strict=False)}."
+                ) from None
+            raise ConfigError(
+                f"OPSDASH_TRUSTED_PROXIES={raw!r} has {entry!r}, which is not an IP address or network such as "
+                "10.0.0.5 or 10.0.0.0/24; list the reverse proxies in front of opsdash, separated by commas."
+            ) from None
+        if network.prefixlen == 0:
+            raise ConfigError(
+                f"OPSDASH_TRUSTED_PROXIES={raw!r} trusts every address, so any client could choose the address "
+                "the login lockout counts; list only the reverse proxies in front of opsdash."
+            )
+        networks.append(str(network))
+    return networks
+
+
+# Reverse proxies whose X-Forwarded-For is believed. Only a request from one of them is
+# counted against the client it names; anything else counts against its own address.
+TRUSTED_PROXIES = _trusted_proxies()
+AXES_CLIENT_IP_CALLABLE = "opsdash.lib.clientip.client_ip"
 
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = HTTPS
@@ -162,6 +227,11 @@ CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("OPSDASH_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+# Preloading writes the domain into browsers' built-in HTTPS-only lists: only a registrable
+# domain qualifies and leaving the lists takes months, so it is opt-in, and Django's
+# reminder to preload (security.W021) is silenced (see docs/deploy.md).
+SECURE_HSTS_PRELOAD = env_bool("OPSDASH_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_SSL_REDIRECT = env_bool("OPSDASH_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env_bool("OPSDASH_BEHIND_PROXY", False):
@@ -278,6 +348,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Budgets and SLOs against the rollups; opens, keeps single and resolves alerts.
     "alerts-evaluate": {"task": "opsdash.alerts.evaluate", "schedule": 60.0, "options": {"expires": 55}},
+    # A signed checkpoint of the audit chain, kept outside the database (see docs/deploy.md).
+    "audit-checkpoint": {
+        "task": "opsdash.audit.checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+        "options": {"expires": AUDIT_CHECKPOINT_SECONDS / 2},
+    },
     "telemetry-maintain-storage": {
         "task": "opsdash.telemetry.maintain_storage",
         "schedule": 3600.0,

@@ -15,13 +15,14 @@ from functools import wraps
 from typing import Any
 
 import rules
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
-from opsdash.accounts.models import ROLE_RANK, Role, RoleAssignment
+from opsdash.accounts.models import ROLE_RANK, Role, RoleAssignment, ScopeHistory
 from opsdash.tenants.models import Tenant
 
 _CACHE_ATTR = "_opsdash_access"
@@ -74,6 +75,16 @@ def forget(user: Any) -> None:
     """Drop the cached access, after the user's own role changed."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+
+
+def has_perm(user: Any, perm: str, obj: Any = None) -> bool:
+    """Whether ``user`` holds ``perm`` (on ``obj``), from opsdash roles alone.
+
+    Django's ``User.has_perm`` answers yes to every active superuser before asking any rule;
+    in opsdash ``is_superuser`` grants nothing, so every check goes through here instead."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return rules.has_perm(perm, user, obj)
 
 
 def role_of(user: Any) -> str | None:
@@ -188,7 +199,7 @@ def require_perm(perm: str) -> Callable[[Callable[..., HttpResponseBase]], Calla
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if not request.user.has_perm(perm):
+            if not has_perm(request.user, perm):
                 raise PermissionDenied("You do not have permission to do this.")
             return view(request, *args, **kwargs)
 
@@ -204,7 +215,7 @@ def tenant_for(user: Any, slug: str, perm: str = "tenants.view_tenant") -> Tenan
     access = access_of(user)
     if tenant is None or not access.covers(tenant):
         raise Http404("No such tenant.")
-    if not user.has_perm(perm, tenant):
+    if not has_perm(user, perm, tenant):
         needed = _PERMISSION_ROLE.get(perm, Role.ADMIN)
         raise PermissionDenied(f"This needs the {needed} role.")
     return tenant
@@ -262,14 +273,39 @@ def may_grant(acting_user: Any, role: str, tenant_ids: frozenset[int] | None) ->
     return None
 
 
-def may_manage_user(acting_user: Any, target: Any) -> bool:
-    """Admins manage users whose scope lies within their own."""
+def manageable_users(acting_user: Any) -> QuerySet[Any]:
+    """The one rule for managing users: every user an admin may see, edit, (de)activate,
+    re-scope or send a set-password link.
+
+    A global admin manages everyone. An admin limited to tenants T manages a user only when
+    every tenant that user's role covers now, or ever covered (ScopeHistory), lies within T:
+    never a user with no role assignment (active or not), a user whose role is or ever was
+    global, or a superuser. Deactivation does not shrink a user's reach: an inactive user of
+    another tenant stays out of reach. Everyone else manages nobody.
+    """
+    users = get_user_model().objects.all()
     access = access_of(acting_user)
     if not access.at_least(Role.ADMIN):
-        return False
-    if access.tenant_ids is None:
-        return True
-    target_access = access_of(target)
-    if target_access.role is None:
-        return True
-    return target_access.tenant_ids is not None and target_access.tenant_ids <= access.tenant_ids
+        return users.none()
+    scope = access.tenant_ids
+    if scope is None:
+        return users
+    links = RoleAssignment.tenants.through.objects
+    inside = links.filter(tenant_id__in=scope).values("roleassignment__user_id")
+    outside = links.exclude(tenant_id__in=scope).values("roleassignment__user_id")
+    # A NULL tenant (a global role in the past) is "outside" too: exclude() keeps no NULLs.
+    history_outside = ScopeHistory.objects.exclude(tenant_id__in=scope).values("user_id")
+    return users.filter(is_superuser=False, pk__in=inside).exclude(pk__in=outside).exclude(pk__in=history_outside)
+
+
+def may_manage_user(acting_user: Any, target: Any) -> bool:
+    return manageable_users(acting_user).filter(pk=target.pk).exists()
+
+
+def managed_user_or_404(acting_user: Any, user_id: int) -> Any:
+    """The user ``user_id`` if ``acting_user`` may manage it; 404 otherwise, so a scoped admin
+    learns nothing of accounts beyond its tenants."""
+    target = manageable_users(acting_user).filter(pk=user_id).first()
+    if target is None:
+        raise Http404("No such user.")
+    return target

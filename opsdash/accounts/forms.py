@@ -41,7 +41,12 @@ class CreateUserForm(ScopeFields):
     field_order = ["username", "email", "role", "tenants", "password"]
 
     def clean_username(self) -> str:
-        username = self.cleaned_data["username"].strip()
+        from opsdash.accounts.services import AccessError, validate_username
+
+        try:
+            username = validate_username(self.cleaned_data["username"])
+        except AccessError as exc:
+            raise forms.ValidationError(str(exc)) from None
         if get_user_model().objects.filter(username__iexact=username).exists():
             raise forms.ValidationError("A user with this name already exists.")
         return username

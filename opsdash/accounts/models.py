@@ -53,3 +53,45 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ScopeHistory(models.Model):
+    """Every tenant a user's role has ever covered (tenant NULL: every tenant, a global role).
+
+    Rows are only added. An admin limited to some tenants manages a user only when all of
+    them lie within its own scope, so deactivating a user, or moving their scope, never
+    brings an account with reach elsewhere within a scoped admin's grasp.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scope_history")
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    first_granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], nulls_distinct=False, name="accounts_scope_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ever covered {self.tenant_id or 'every tenant'}"
+
+
+class PasswordLink(models.Model):
+    """A set-password link an admin issued. Only the hash of its token is kept; it works once,
+    until ``expires_at``, and only while the user is active and it is the newest link."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"password link for {self.user_id}"

@@ -2,26 +2,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from opsdash.accounts import access
-from opsdash.accounts.models import RoleAssignment
+from opsdash.accounts.models import PasswordLink, RoleAssignment, ScopeHistory
 
 
 def manageable_users(acting_user: Any) -> QuerySet[Any]:
-    """Users the acting admin may see in the user list: all for a global admin; for a
-    scoped admin, users limited to tenants that all lie within the admin's own scope."""
-    users = (
-        get_user_model()
-        .objects.select_related("role_assignment")
+    """The user list of an admin: exactly the users access.manageable_users lets it manage."""
+    return (
+        access.manageable_users(acting_user)
+        .select_related("role_assignment")
         .prefetch_related("role_assignment__tenants")
         .order_by("username")
     )
-    scope = access.access_of(acting_user).tenant_ids
-    if scope is None:
-        return users
-    links = RoleAssignment.tenants.through.objects
-    inside = links.filter(tenant_id__in=scope).values("roleassignment__user_id")
-    outside = links.exclude(tenant_id__in=scope).values("roleassignment__user_id")
-    return users.filter(pk__in=inside).exclude(pk__in=outside)
+
+
+def reach_of(user: Any) -> tuple[frozenset[int], bool]:
+    """Every tenant ``user``'s role covers or ever covered, and whether it is or was global.
+
+    An audit event about a user names these tenants, so it is shown only to admins whose scope
+    holds all of them."""
+    tenant_ids: set[int] = set()
+    is_global = False
+    assignment = RoleAssignment.objects.filter(user_id=user.pk).first()
+    if assignment is not None:
+        current = set(assignment.tenants.values_list("id", flat=True))
+        tenant_ids |= current
+        is_global = not current
+    for tenant_id in ScopeHistory.objects.filter(user_id=user.pk).values_list("tenant_id", flat=True):
+        if tenant_id is None:
+            is_global = True
+        else:
+            tenant_ids.add(tenant_id)
+    return frozenset(tenant_ids), is_global
+
+
+def live_password_link(token_hash: str) -> PasswordLink | None:
+    """The link with this token hash, whatever its state (the caller says why it is refused)."""
+    return PasswordLink.objects.select_related("user").filter(token_hash=token_hash).first()

@@ -3,24 +3,26 @@ in one transaction and writes its audit event in that same transaction."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
-from opsdash.accounts import access
-from opsdash.accounts.models import ROLE_RANK, ApiToken, Role, RoleAssignment
+from opsdash.accounts import access, selectors
+from opsdash.accounts.models import ROLE_RANK, ApiToken, PasswordLink, Role, RoleAssignment, ScopeHistory
 from opsdash.audit.services import record_event
-from opsdash.lib.hashing import issue_secret
+from opsdash.lib.hashing import hash_secret, issue_secret
 from opsdash.tenants.models import Tenant
 
 
@@ -52,6 +54,37 @@ def _resolve_tenants(slugs: Iterable[str]) -> list[Tenant]:
     if missing:
         raise AccessError(f"Unknown tenant(s): {', '.join(missing)}.")
     return tenants
+
+
+def validate_username(username: str) -> str:
+    """Django's rule for usernames (letters, digits and @ . + - _, at most 150 characters), so
+    no markup and no spreadsheet formula can be a name. Returns the name stripped."""
+    username = username.strip()
+    if not username:
+        raise AccessError("A username is required.")
+    if len(username) > 150:
+        raise AccessError("A username has at most 150 characters.")
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError as exc:
+        raise AccessError(" ".join(exc.messages)) from None
+    if username[0] in "+-@.":
+        # Allowed by Django, but a name starting so is read as a formula by spreadsheets.
+        raise AccessError("A username must start with a letter, a digit or an underscore.")
+    return username
+
+
+def _remember_scope(user: Any, tenants: Iterable[Tenant]) -> None:
+    """Add the scope to the user's ScopeHistory (no tenants: every tenant)."""
+    chosen: list[Tenant | None] = list(tenants)
+    for tenant in chosen or [None]:
+        ScopeHistory.objects.get_or_create(user=user, tenant=tenant)
+
+
+def _reach(user: Any) -> dict[str, Any]:
+    """record_event's arguments naming every tenant an event about ``user`` touches."""
+    tenant_ids, is_global = selectors.reach_of(user)
+    return {"tenants": tenant_ids, "all_tenants": is_global}
 
 
 def _check_grant(acting_user: Any, role: str, tenants: list[Tenant]) -> None:
@@ -89,9 +122,7 @@ def create_user(
 ) -> Any:
     User = get_user_model()
     role = Role(role)
-    username = username.strip()
-    if not username:
-        raise AccessError("A username is required.")
+    username = validate_username(username)
     if User.objects.filter(username__iexact=username).exists():
         raise AccessError(f"A user named {username!r} already exists.")
     tenants = _resolve_tenants(tenant_slugs)
@@ -106,6 +137,7 @@ def create_user(
     assignment = RoleAssignment.objects.create(user=user, role=role)
     if tenants:
         assignment.tenants.set(tenants)
+    _remember_scope(user, tenants)
     scope = Scope(role, tuple(t.slug for t in tenants))
     record_event(
         "user.create",
@@ -114,6 +146,7 @@ def create_user(
         request=request,
         after=scope.describe(),
         tenant=tenants[0] if len(tenants) == 1 else None,
+        **_reach(user),
     )
     return user
 
@@ -131,8 +164,6 @@ def change_role(
     tenants = _resolve_tenants(tenant_slugs)
     before = scope_of(user)
     after = Scope(role, tuple(t.slug for t in tenants))
-    if before == after:
-        return
     if acting_user is not None and user.pk == acting_user.pk:
         own = access.access_of(acting_user)
         new_ids = frozenset(t.pk for t in tenants) or None
@@ -143,13 +174,20 @@ def change_role(
     elif acting_user is not None and not access.may_manage_user(acting_user, user):
         raise AccessError("This user's access is wider than yours.")
     _check_grant(acting_user, role, tenants)
+    if before == after:
+        return
     demoting_global_admin = _is_active_global_admin(user) and (role != Role.ADMIN or bool(tenants))
     if demoting_global_admin and _active_global_admins_excluding(user) == 0:
         raise AccessError("This is the last active admin with access to every tenant; make another one first.")
+    # The scope before the change is remembered too: an assignment made outside these
+    # services (or before the history existed) still counts as reach the user once had.
+    if before is not None:
+        _remember_scope(user, _resolve_tenants(before.tenant_slugs))
     assignment, _ = RoleAssignment.objects.get_or_create(user=user, defaults={"role": role})
     assignment.role = role
     assignment.save(update_fields=["role", "updated_at"])
     assignment.tenants.set(tenants)
+    _remember_scope(user, tenants)
     access.forget(user)
     record_event(
         "user.role_change",
@@ -159,15 +197,16 @@ def change_role(
         before=before.describe() if before else None,
         after=after.describe(),
         tenant=tenants[0] if len(tenants) == 1 else None,
+        **_reach(user),
     )
 
 
 @transaction.atomic
 def set_active(user: Any, *, acting_user: Any, active: bool, request: HttpRequest | None = None) -> None:
-    if user.is_active == active:
-        return
     if acting_user is not None and not access.may_manage_user(acting_user, user):
         raise AccessError("This user's access is wider than yours.")
+    if user.is_active == active:
+        return
     if not active:
         if acting_user is not None and user.pk == acting_user.pk:
             raise AccessError("You cannot deactivate yourself.")
@@ -179,6 +218,7 @@ def set_active(user: Any, *, acting_user: Any, active: bool, request: HttpReques
         # Existing sessions end at their next request: the auth backend refuses inactive
         # users; deleting the sessions as well ends them at once.
         _end_sessions(user)
+        _revoke_password_links(user)
     record_event(
         "user.reactivate" if active else "user.deactivate",
         actor=acting_user,
@@ -186,6 +226,7 @@ def set_active(user: Any, *, acting_user: Any, active: bool, request: HttpReques
         request=request,
         before={"active": not active},
         after={"active": active},
+        **_reach(user),
     )
 
 
@@ -201,17 +242,78 @@ def _end_sessions(user: Any) -> None:
     Session.objects.filter(pk__in=doomed).delete()
 
 
+def _revoke_password_links(user: Any) -> int:
+    return PasswordLink.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
 @transaction.atomic
 def password_link(user: Any, *, acting_user: Any, request: HttpRequest) -> str:
-    """A one-time link with which ``user`` sets a new password (the old one stops working
-    only when the new one is set). Valid for PASSWORD_RESET_TIMEOUT seconds."""
+    """A link with which ``user`` sets a new password: single use, valid for
+    PASSWORD_LINK_HOURS, and it replaces any earlier link. Only its hash is stored, and the
+    old password keeps working until the new one is set."""
     if acting_user is not None and not access.may_manage_user(acting_user, user):
         raise AccessError("This user's access is wider than yours.")
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    path = reverse("set-password", kwargs={"uidb64": uid, "token": token})
-    record_event("user.password_link", actor=acting_user, target=user, request=request)
-    return request.build_absolute_uri(path)
+    if not user.is_active:
+        raise AccessError(f"{user.get_username()} is deactivated; reactivate the account before sending a link.")
+    _revoke_password_links(user)
+    token = secrets.token_urlsafe(32)
+    link = PasswordLink.objects.create(
+        user=user,
+        token_hash=hash_secret(token),
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+        expires_at=timezone.now() + timedelta(hours=settings.PASSWORD_LINK_HOURS),
+    )
+    record_event(
+        "user.password_link",
+        actor=acting_user,
+        target=user,
+        request=request,
+        detail={"expires_at": link.expires_at.isoformat()},
+        **_reach(user),
+    )
+    return request.build_absolute_uri(reverse("set-password", kwargs={"token": token}))
+
+
+def usable_password_link(token: str) -> PasswordLink | None:
+    """The link behind ``token`` if it can still set a password, else None (unknown, used,
+    replaced, expired, or its user is deactivated)."""
+    link = selectors.live_password_link(hash_secret(token))
+    if link is None or link.used_at or link.revoked_at or link.expires_at <= timezone.now():
+        return None
+    if not link.user.is_active:
+        return None
+    return link
+
+
+@transaction.atomic
+def set_password_with_link(token: str, password: str, *, request: HttpRequest | None = None) -> Any:
+    """Set the password of the link's user and spend the link; AccessError when the link can
+    no longer be used. The caller validated ``password`` with Django's validators."""
+    link = usable_password_link(token)
+    if link is not None:
+        # Two submissions of one link at once: only the first finds it unused.
+        link = PasswordLink.objects.select_for_update().filter(pk=link.pk, used_at__isnull=True).first()
+    if link is None or link.revoked_at is not None:
+        raise AccessError(
+            "This link is no longer valid: it was used, replaced or has expired. Ask an admin for a new one."
+        )
+    user = link.user
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    link.used_at = timezone.now()
+    link.save(update_fields=["used_at"])
+    _end_sessions(user)
+    record_event(
+        "user.password_set",
+        actor_label=user.get_username(),
+        target=user,
+        request=request,
+        detail={"link_issued_at": link.created_at.isoformat()},
+        **_reach(user),
+    )
+    return user
 
 
 @transaction.atomic

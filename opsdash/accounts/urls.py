@@ -10,7 +10,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/set-password/<uidb64>/<token>/", views.SetPasswordView.as_view(), name="set-password"),
+    path("accounts/set-password/<str:token>/", views.set_password, name="set-password"),
     path("settings/users/", views.settings_users, name="settings-users"),
     path("settings/users/new/", views.user_create, name="user-create"),
     path("settings/users/<int:user_id>/", views.user_edit, name="user-edit"),

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth import views as auth_views
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsdash.accounts import access, selectors, services
@@ -59,9 +58,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_perm("accounts.manage_users")
 def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
-    target = get_object_or_404(get_user_model(), pk=user_id)
-    if not access.may_manage_user(request.user, target):
-        raise PermissionDenied("This user's access is wider than yours.")
+    target = access.managed_user_or_404(request.user, user_id)
     scope = services.scope_of(target)
     initial = {"role": scope.role, "tenants": list(scope.tenant_slugs)} if scope else {}
     form = ScopeFields(request.POST or None, initial=initial, tenant_choices=_grantable_tenants(request))
@@ -85,7 +82,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 @require_perm("accounts.manage_users")
 def user_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    target = get_object_or_404(get_user_model(), pk=user_id)
+    target = access.managed_user_or_404(request.user, user_id)
     active = request.POST.get("active") == "1"
     try:
         services.set_active(target, acting_user=request.user, active=active, request=request)
@@ -99,29 +96,39 @@ def user_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 @require_perm("accounts.manage_users")
 def user_password_link(request: HttpRequest, user_id: int) -> HttpResponse:
-    target = get_object_or_404(get_user_model(), pk=user_id)
+    target = access.managed_user_or_404(request.user, user_id)
     try:
         link = services.password_link(target, acting_user=request.user, request=request)
     except services.AccessError as exc:
         messages.error(request, str(exc))
         return redirect("user-edit", user_id=target.pk)
-    return render(request, "accounts/password_link.html", {"target": target, "link": link})
+    response = render(
+        request,
+        "accounts/password_link.html",
+        {"target": target, "link": link, "hours": settings.PASSWORD_LINK_HOURS},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
-class SetPasswordView(auth_views.PasswordResetConfirmView):
-    template_name = "accounts/set_password.html"
-    success_url = reverse_lazy("login")
-    post_reset_login = False
-
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
-        from opsdash.audit.services import record_event
-
-        user = self.user
-        assert user is not None  # form_valid runs only for a valid link
-        response = super().form_valid(form)
-        record_event("user.password_set", actor_label=user.get_username(), target=user, request=self.request)
-        messages.success(self.request, "Your password is set. Log in with it.")
-        return response
+@require_http_methods(["GET", "POST"])
+def set_password(request: HttpRequest, token: str) -> HttpResponse:
+    """Anyone holding a live link sets that user's password, once; the link is the credential."""
+    link = services.usable_password_link(token)
+    if link is None:
+        # One answer for unknown, used, replaced, expired and deactivated: nothing to probe.
+        return render(request, "accounts/set_password.html", {"validlink": False}, status=404)
+    form = SetPasswordForm(link.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_password_with_link(token, form.cleaned_data["new_password1"], request=request)
+        except services.AccessError as exc:
+            return render(request, "accounts/set_password.html", {"validlink": False, "error": str(exc)}, status=404)
+        messages.success(request, "Your password is set. Log in with it.")
+        return redirect("login")
+    response = render(request, "accounts/set_password.html", {"validlink": True, "form": form})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET", "POST"])

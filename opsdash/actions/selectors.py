@@ -5,6 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
+from opsdash.accounts import access
 from opsdash.accounts.access import scope_queryset
 from opsdash.actions.models import ActionRun
 
@@ -24,7 +25,7 @@ def run_for(user: Any, run_id: int) -> ActionRun:
 def awaiting_approval(user: Any) -> list[ActionRun]:
     """Runs this user could approve: awaiting approval, on tenants they administer."""
     runs = visible_runs(user).filter(state=ActionRun.State.AWAITING_APPROVAL).order_by("created_at")
-    return [run for run in runs[:200] if user.has_perm("tenants.administer_tenant", run.tenant)]
+    return [run for run in runs[:200] if access.has_perm(user, "tenants.administer_tenant", run.tenant)]
 
 
 def recent_runs(user: Any, *, tenant_id: int | None = None) -> QuerySet[ActionRun]:

@@ -54,7 +54,7 @@ def _enqueue(run: ActionRun) -> None:
 
 def _require(user: Any, perm: str, tenant: Tenant) -> None:
     # access.py registers the permissions; importing it here makes sure they exist.
-    if user is None or not access.access_of(user).role or not user.has_perm(perm, tenant):
+    if user is None or not access.access_of(user).role or not access.has_perm(user, perm, tenant):
         raise PermissionDenied("You do not have permission to do this.")
 
 

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from opsdash.accounts import access
 from opsdash.accounts.access import has_role, require_role, tenant_for
 from opsdash.accounts.models import Role
 from opsdash.actions import registry, selectors, services
@@ -47,8 +48,8 @@ def _receipt(result: Any) -> list[tuple[str, str]]:
 def _run_context(request: HttpRequest, run: ActionRun, **extra: Any) -> dict[str, Any]:
     action = registry.get(run.kind)
     user = request.user
-    may_operate = action is not None and user.has_perm(action.permission, run.tenant)
-    may_administer = user.has_perm(services.APPROVE_PERMISSION, run.tenant)
+    may_operate = action is not None and access.has_perm(user, action.permission, run.tenant)
+    may_administer = access.has_perm(user, services.APPROVE_PERMISSION, run.tenant)
     return {
         "run": run,
         "action": action,

@@ -36,7 +36,7 @@ def visible_alerts(user: Any) -> QuerySet[Alert]:
 def alert_for(user: Any, alert_id: int) -> Alert:
     """The alert if the user may see it; 404 otherwise (its existence is not revealed)."""
     alert = visible_alerts(user).filter(pk=alert_id).first()
-    if alert is None or not user.has_perm("alerts.view_alert", alert):
+    if alert is None or not access.has_perm(user, "alerts.view_alert", alert):
         raise Http404("No such alert.")
     return alert
 

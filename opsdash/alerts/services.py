@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from opsdash.accounts import access
 from opsdash.alerts.models import Alert, Slo
 from opsdash.alerts.signals import alert_changed
 from opsdash.audit.services import record_event
@@ -195,7 +196,7 @@ def resolve(
     alert = Alert.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=alert.pk)
     if alert.is_resolved:
         return alert
-    if acting_user is not None and not acting_user.has_perm("alerts.acknowledge_alert", alert):
+    if acting_user is not None and not access.has_perm(acting_user, "alerts.acknowledge_alert", alert):
         raise PermissionDenied("Resolving alerts needs the operator role.")
     before = _snapshot(alert)
     alert.state = Alert.State.RESOLVED
@@ -212,7 +213,7 @@ def resolve(
 def acknowledge(alert: Alert, *, acting_user: Any, request: HttpRequest | None = None) -> Alert:
     """Someone is on it: the alert leaves the open list with their name on it."""
     alert = Alert.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=alert.pk)
-    if not acting_user.has_perm("alerts.acknowledge_alert", alert):
+    if not access.has_perm(acting_user, "alerts.acknowledge_alert", alert):
         raise PermissionDenied("Acknowledging alerts needs the operator role.")
     if alert.state != Alert.State.OPEN:
         raise AlertError(f"Alert #{alert.pk} is {alert.get_state_display().lower()}, not open.")
@@ -248,8 +249,8 @@ def _slo_values(slo: Slo) -> dict[str, Any]:
 def _require_slo_admin(user: Any, tenant: Tenant | None) -> None:
     from opsdash.accounts import access
 
-    allowed = user.has_perm("alerts.manage_settings") and (
-        user.has_perm("tenants.administer_tenant", tenant)
+    allowed = access.has_perm(user, "alerts.manage_settings") and (
+        access.has_perm(user, "tenants.administer_tenant", tenant)
         if tenant is not None
         else access.may_see_global_numbers(user)
     )
@@ -320,7 +321,7 @@ def update_budget(
     hard_stop: bool,
     request: HttpRequest | None = None,
 ) -> Tenant:
-    if not acting_user.has_perm("tenants.administer_tenant", tenant):
+    if not access.has_perm(acting_user, "tenants.administer_tenant", tenant):
         raise PermissionDenied("Changing budgets needs the admin role over the tenant.")
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
 

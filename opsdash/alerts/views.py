@@ -73,8 +73,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     order = ["-resolved_at", "-id"] if chosen["state"] == Alert.State.RESOLVED else ["-opened_at", "-id"]
     page = Paginator(listed.order_by(*order), PAGE_SIZE).get_page(request.GET.get("page"))
     for alert in page.object_list:
-        alert.can_acknowledge = alert.state == Alert.State.OPEN and request.user.has_perm(  # type: ignore[attr-defined]
-            "alerts.acknowledge_alert", alert
+        alert.can_acknowledge = alert.state == Alert.State.OPEN and access.has_perm(  # type: ignore[attr-defined]
+            request.user, "alerts.acknowledge_alert", alert
         )
     counts = selectors.state_counts(alerts)
     context.update(
@@ -99,7 +99,7 @@ def _back(request: HttpRequest) -> str:
 @login_required
 def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = selectors.alert_for(request.user, alert_id)
-    if not request.user.has_perm("alerts.acknowledge_alert", alert):
+    if not access.has_perm(request.user, "alerts.acknowledge_alert", alert):
         raise PermissionDenied("Acknowledging alerts needs the operator role.")
     try:
         services.acknowledge(alert, acting_user=request.user, request=request)
@@ -187,7 +187,7 @@ def _budget_rows(request: HttpRequest, invalid: tuple[str, BudgetForm] | None = 
     tenants = [
         t
         for t in access.visible_tenants(request.user).order_by("slug")
-        if request.user.has_perm("tenants.administer_tenant", t)
+        if access.has_perm(request.user, "tenants.administer_tenant", t)
     ]
     spend = selectors.spend_by_tenant(timezone.now())
     rows = []

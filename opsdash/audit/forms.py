@@ -24,6 +24,7 @@ class AuditFilterForm(forms.Form):
         assert isinstance(tenant_field, forms.ChoiceField)
         action_field.choices = [("", "any"), *[(a, a) for a in actions]]
         tenant_field.choices = [("", "any"), *[(t.slug, t.slug) for t in tenants]]
+        self._tenant_ids = {t.slug: t.pk for t in tenants}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -40,7 +41,8 @@ class AuditFilterForm(forms.Form):
         if data.get("action"):
             events = events.filter(action=data["action"])
         if data.get("tenant"):
-            events = events.filter(tenant__slug=data["tenant"])
+            # Every event that touches the tenant, not only those filed under it.
+            events = events.filter(tenant_ids__contains=[self._tenant_ids[data["tenant"]]])
         if data.get("since"):
             events = events.filter(ts__gte=datetime.combine(data["since"], time.min, tzinfo=UTC))
         if data.get("until"):

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 
 class AuditEvent(models.Model):
     """Who did what to which object, when and from where.
 
-    Rows are append-only (a database trigger refuses UPDATE, DELETE and TRUNCATE) and
-    each stores the hash of the previous row, so an edit, a deletion or a reordering
-    made behind the trigger's back is found by `manage.py verify_audit`.
+    Rows are append-only (database triggers refuse UPDATE, DELETE and TRUNCATE) and each
+    is signed together with the previous row's signature (audit/chain.py), so an edit, a
+    deletion or a reordering made behind the triggers' back is found by
+    `manage.py verify_audit`.
+
+    ``tenant_ids`` names every tenant the event touches (before and after; a user's whole
+    reach for events about a user) and ``all_tenants`` marks events about every tenant (a
+    global role): an admin limited to some tenants sees an event only when all of them are
+    in its scope.
     """
 
     ts = models.DateTimeField(db_index=True)
@@ -23,6 +31,8 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     object_label = models.CharField(max_length=200, blank=True)
     tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tenant_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    all_tenants = models.BooleanField(default=False)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
@@ -32,7 +42,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["actor", "ts"]), models.Index(fields=["tenant", "ts"])]
+        indexes = [
+            models.Index(fields=["actor", "ts"]),
+            models.Index(fields=["tenant", "ts"]),
+            GinIndex(fields=["tenant_ids"], name="audit_tenant_ids_gin"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"

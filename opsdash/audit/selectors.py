@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from opsdash.accounts.access import access_of
-from opsdash.audit.chain import HASHED_FIELDS, ChainBreak, first_break
+from opsdash.audit import checkpoints
+from opsdash.audit.chain import HASHED_FIELDS, ChainBreak, walk
 from opsdash.audit.models import AuditEvent
 
 
@@ -16,18 +20,81 @@ def chain_rows(batch: int = 5000) -> Iterator[dict[str, Any]]:
     yield from AuditEvent.objects.order_by("id").values(*fields).iterator(chunk_size=batch)
 
 
-def chain_status() -> ChainBreak | None:
-    return first_break(chain_rows())
+@dataclass
+class ChainReport:
+    rows: int
+    broken: ChainBreak | None
+    checkpoints_checked: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def chain_status(checkpoint_file: Path | None = None) -> ChainReport:
+    """Walk the chain once; then hold it against every signed checkpoint of this database.
+
+    The walk finds edited, inserted, deleted and reordered rows inside the chain; the
+    checkpoints find rows deleted from its end (which leave a shorter, consistent chain)."""
+    entries = checkpoints.read(checkpoint_file)
+    database = checkpoints.database_name()
+    ours = [e for e in entries if isinstance(e, checkpoints.Checkpoint) and e.data.get("database") == database]
+    marks = [e.data["last_id"] for e in ours if e.data.get("last_id") is not None]
+    walked = walk(chain_rows(), settings.AUDIT_KEY, mark_ids=marks)
+    report = ChainReport(rows=walked.rows, broken=walked.broken, checkpoints_checked=len(ours))
+    others = sum(1 for e in entries if isinstance(e, checkpoints.Checkpoint)) - len(ours)
+    if others:
+        report.notes.append(f"{others} checkpoint(s) of other databases skipped")
+    if report.broken is not None:
+        return report
+    for entry in entries:
+        if isinstance(entry, checkpoints.Unreadable):
+            report.broken = ChainBreak(None, f"checkpoint line {entry.line} cannot be trusted: {entry.reason}")
+            return report
+    assert walked.marks is not None
+    for entry in ours:
+        data = entry.data
+        if data.get("last_id") is None:
+            continue  # taken while the chain was empty: nothing to hold it to
+        seen = walked.marks.get(data["last_id"])
+        if seen is None:
+            report.broken = ChainBreak(
+                walked.last_id,
+                f"the chain ends at row {walked.last_id} with {walked.rows} rows, but the checkpoint of "
+                f"{data['at']} (line {entry.line}) recorded {data['rows']} rows ending at row {data['last_id']}: "
+                "rows were deleted from the end",
+            )
+            return report
+        position, row_hash = seen
+        if row_hash != data["last_hash"] or position != data["rows"]:
+            report.broken = ChainBreak(
+                data["last_id"],
+                f"it does not match the checkpoint of {data['at']} (line {entry.line}): "
+                f"{data['rows']} rows ending with this row's signature were recorded",
+            )
+            return report
+    return report
 
 
 def visible_events(user: Any) -> QuerySet[AuditEvent]:
-    """Admins see every event of their tenants (all of them when global); others only their own."""
+    """The events ``user`` may read.
+
+    A global admin reads every event. Anyone else reads an event only when every tenant it
+    touches lies within their scope (and it touches at least one, and not every tenant), plus
+    their own events that touch no tenant (their logins, their exports). Admins read all
+    such events of their tenants; viewers and operators only their own."""
     access = access_of(user)
     events = AuditEvent.objects.select_related("tenant").order_by("-id")
+    if access.role is None:
+        return events.none()
+    if access.at_least("admin") and access.tenant_ids is None:
+        return events
+    own_untenanted = Q(actor=user, tenant_ids=[], all_tenants=False)
+    if access.tenant_ids is None:
+        within = Q(all_tenants=False) & ~Q(tenant_ids=[])
+    else:
+        within = Q(all_tenants=False, tenant_ids__contained_by=sorted(access.tenant_ids)) & ~Q(tenant_ids=[])
     if access.at_least("admin"):
-        if access.tenant_ids is None:
-            return events
-        from django.db.models import Q
-
-        return events.filter(Q(tenant_id__in=access.tenant_ids) | Q(actor=user))
-    return events.filter(actor=user)
+        return events.filter(within | own_untenanted)
+    return events.filter(Q(actor=user) & (within | own_untenanted))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
@@ -11,21 +13,10 @@ from django.utils import timezone
 
 from opsdash.audit.chain import GENESIS, row_hash
 from opsdash.audit.models import AuditEvent
+from opsdash.lib.clientip import client_ip
 
 # Appends take this advisory lock so two writers never chain onto the same row.
 _CHAIN_LOCK = 0x0A0D17
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    from django.conf import settings
-
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record_event(
@@ -40,8 +31,17 @@ def record_event(
     before: Any = None,
     after: Any = None,
     detail: dict[str, Any] | None = None,
+    tenants: Iterable[Any] = (),
+    all_tenants: bool = False,
 ) -> AuditEvent:
-    """Append one audit row in the caller's transaction (or its own)."""
+    """Append one audit row in the caller's transaction (or its own).
+
+    ``tenant`` is the tenant the event is filed under; ``tenants`` (objects or ids) every
+    other tenant it touches, and ``all_tenants`` that it concerns every tenant (e.g. a
+    global role): they decide which scoped admins may read it."""
+    touched = {t if isinstance(t, int) else t.pk for t in tenants}
+    if tenant is not None:
+        touched.add(tenant if isinstance(tenant, int) else tenant.pk)
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     label = actor_label or (actor.get_username() if actor is not None else "system")
@@ -62,14 +62,16 @@ def record_event(
             object_type=target._meta.label_lower if target is not None else "",
             object_id=str(target.pk) if target is not None else "",
             object_label=(target_label or (str(target) if target is not None else ""))[:200],
-            tenant=tenant,
+            tenant_id=tenant if isinstance(tenant, int) or tenant is None else tenant.pk,
+            tenant_ids=sorted(touched),
+            all_tenants=all_tenants,
             ip_address=client_ip(request),
             before=before,
             after=after,
             detail=detail or {},
             prev_hash=prev_hash,
         )
-        event.hash = row_hash(prev_hash, _hashed_fields(event))
+        event.hash = row_hash(prev_hash, _hashed_fields(event), settings.AUDIT_KEY)
         event.save(force_insert=True)
     return event
 
@@ -85,6 +87,8 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
         "object_id": event.object_id,
         "object_label": event.object_label,
         "tenant_id": event.tenant_id,
+        "tenant_ids": event.tenant_ids,
+        "all_tenants": event.all_tenants,
         "ip_address": event.ip_address,
         "before": event.before,
         "after": event.after,

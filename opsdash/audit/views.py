@@ -17,13 +17,14 @@ from opsdash.audit import selectors
 from opsdash.audit.forms import AuditFilterForm
 from opsdash.audit.models import AuditEvent
 from opsdash.audit.services import record_event
+from opsdash.lib.csvsafe import safe_row
 
 KNOWN_ACTIONS = [
     "login.success", "login.failure", "logout",
     "user.create", "user.role_change", "user.deactivate", "user.reactivate",
     "user.password_link", "user.password_set",
     "token.create", "token.revoke",
-    "audit.export",
+    "audit.export", "audit.rekey",
 ]  # fmt: skip
 
 
@@ -38,12 +39,30 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEven
     return form, events
 
 
+def _slugs(request: HttpRequest) -> dict[int, str]:
+    return dict(visible_tenants(request.user).values_list("id", "slug"))
+
+
+def _touched(event: AuditEvent, slugs: dict[int, str]) -> str:
+    """The tenants an event touches, by slug ("all" for every tenant)."""
+    if event.all_tenants:
+        return "all"
+    return " ".join(sorted(slugs.get(i, f"#{i}") for i in event.tenant_ids))
+
+
 def _chain_badge() -> dict[str, object]:
     # The chain check reads every row; a minute-old answer is good enough for the badge.
     status = cache.get("audit-chain-status")
     if status is None:
-        broken = selectors.chain_status()
-        status = {"ok": broken is None, "row": broken.row_id if broken else None, "checked_at": timezone.now()}
+        report = selectors.chain_status()
+        broken = report.broken
+        status = {
+            "ok": broken is None,
+            "row": broken.row_id if broken else None,
+            "reason": broken.reason if broken else "",
+            "checkpoints": report.checkpoints_checked,
+            "checked_at": timezone.now(),
+        }
         cache.set("audit-chain-status", status, 60)
     return status
 
@@ -53,6 +72,9 @@ def _chain_badge() -> dict[str, object]:
 def audit_log(request: HttpRequest) -> HttpResponse:
     form, events = _filtered(request)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    slugs = _slugs(request)
+    for event in page.object_list:
+        event.touched = _touched(event, slugs)  # type: ignore[attr-defined]
     context = {
         "form": form,
         "page": page,
@@ -78,17 +100,19 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
         detail={"filters": {k: v for k, v in request.GET.items() if v}},
     )
     writer = csv.writer(_Echo())
-    header = ["id", "ts", "actor", "action", "object_type", "object_id", "object", "tenant", "ip", "before", "after",
-              "detail", "hash"]  # fmt: skip
+    header = ["id", "ts", "actor", "action", "object_type", "object_id", "object", "tenant", "tenants", "ip",
+              "before", "after", "detail", "hash"]  # fmt: skip
+    slugs = _slugs(request)
 
     def rows():  # type: ignore[no-untyped-def]
         yield writer.writerow(header)
         for e in events.order_by("id").iterator(chunk_size=2000):  # type: ignore[attr-defined]
-            yield writer.writerow([
+            # Names, labels and JSON come from people: a cell must never run as a formula.
+            yield writer.writerow(safe_row([
                 e.id, e.ts.isoformat(), e.actor_label, e.action, e.object_type, e.object_id, e.object_label,
-                e.tenant.slug if e.tenant else "", e.ip_address or "", json.dumps(e.before), json.dumps(e.after),
-                json.dumps(e.detail), e.hash,
-            ])  # fmt: skip
+                e.tenant.slug if e.tenant else "", _touched(e, slugs), e.ip_address or "", json.dumps(e.before),
+                json.dumps(e.after), json.dumps(e.detail), e.hash,
+            ]))  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="opsdash-audit-{timezone.now():%Y%m%d-%H%M}.csv"'

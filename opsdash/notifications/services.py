@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from opsdash.accounts import access
 from opsdash.audit.services import record_event
 from opsdash.notifications.models import DEFAULT_TRANSITIONS, SEVERITIES, TRANSITIONS, Channel, Delivery
 from opsdash.notifications.payloads import clean_notice
@@ -35,9 +36,8 @@ def issue_secret() -> str:
 
 def _require(user: Any) -> None:
     # access.py registers the permission; importing it makes sure it exists.
-    from opsdash.accounts import access  # noqa: F401
 
-    if user is None or not getattr(user, "is_authenticated", False) or not user.has_perm(MANAGE_PERMISSION):
+    if user is None or not getattr(user, "is_authenticated", False) or not access.has_perm(user, MANAGE_PERMISSION):
         raise PermissionDenied("Only an admin over every tenant manages notification channels.")
 
 

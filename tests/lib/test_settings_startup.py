@@ -40,6 +40,32 @@ def test_it_refuses_a_short_secret_key(tmp_path):
     assert_one_sentence(result, "shorter than 32 characters")
 
 
+def test_it_requires_an_audit_key_in_production(tmp_path):
+    result = run_manage(
+        "check", OPSDASH_SECRET_KEY="k" * 40, OPSDASH_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://u@h/x"
+    )
+    assert_one_sentence(result, "OPSDASH_AUDIT_KEY is required when OPSDASH_DEBUG is off")
+
+
+def test_it_refuses_a_short_audit_key(tmp_path):
+    result = run_manage(
+        "check",
+        OPSDASH_SECRET_KEY="k" * 40,
+        OPSDASH_AUDIT_KEY="short",
+        OPSDASH_DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u@h/x",
+    )
+    assert_one_sentence(result, "OPSDASH_AUDIT_KEY is shorter than 32 characters")
+
+
+def test_it_generates_an_audit_key_for_development(tmp_path):
+    result = run_manage("check", OPSDASH_DEBUG="1", OPSDASH_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://u@h/x")
+    assert result.returncode == 0, result.stderr
+    key = (tmp_path / "audit_key").read_text()
+    assert len(key) >= 32
+    assert oct((tmp_path / "audit_key").stat().st_mode & 0o777) == "0o600"
+
+
 def test_it_refuses_sqlite(tmp_path):
     result = run_manage("check", OPSDASH_DEBUG="1", OPSDASH_DATA_DIR=str(tmp_path), DATABASE_URL="sqlite:///x.db")
     assert_one_sentence(result, "opsdash runs on Postgres only")

@@ -6,7 +6,16 @@ from django import template
 from django.http import HttpRequest
 from django.utils.safestring import mark_safe
 
+from opsdash.accounts import access
+
 register = template.Library()
+
+
+@register.simple_tag
+def has_perm(perm: str, user: object, obj: object = None) -> bool:
+    """`{% has_perm "perm" user obj as var %}` through opsdash's access module: unlike the
+    `rules` tag (which asks ``user.has_perm``), a superuser without a role gets nothing."""
+    return access.has_perm(user, perm, obj)
 
 
 @register.simple_tag(takes_context=True)

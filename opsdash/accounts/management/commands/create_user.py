@@ -27,7 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--exists-ok", action="store_true", help="Do nothing if the user exists.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        username = options["username"]
+        try:
+            username = services.validate_username(options["username"])
+        except services.AccessError as exc:
+            raise CommandError(f"invalid username: {exc}") from None
         if get_user_model().objects.filter(username=username).exists():
             if options["exists_ok"]:
                 return
@@ -50,7 +53,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError("password rejected: " + " ".join(exc.messages)) from None
-        except ValueError as exc:
+        except (ValueError, services.AccessError) as exc:
             raise CommandError(str(exc)) from None
         scope = ", ".join(options["tenant"]) if options["tenant"] else "all tenants"
         self.stdout.write(f"created {options['role']} {username!r} ({scope}).")

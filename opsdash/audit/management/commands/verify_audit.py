@@ -1,16 +1,32 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
-from opsdash.audit.models import AuditEvent
 from opsdash.audit.selectors import chain_status
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit hash chain; exit 0 when intact, else name the first bad row."
+    help = (
+        "Check the audit chain's signatures and hold it against the signed checkpoints; exit 0 when "
+        "intact, else name the first bad row."
+    )
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--checkpoints",
+            type=Path,
+            default=None,
+            help="Checkpoint file to hold the chain against (default: OPSDASH_AUDIT_CHECKPOINT_FILE).",
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        broken = chain_status()
-        if broken is not None:
-            raise CommandError(f"audit chain broken at row {broken.row_id}: {broken.reason}.")
-        self.stdout.write(f"audit chain intact ({AuditEvent.objects.count()} rows).")
+        report = chain_status(options["checkpoints"])
+        if report.broken is not None:
+            where = f"at row {report.broken.row_id}" if report.broken.row_id is not None else "in its checkpoints"
+            raise CommandError(f"audit chain broken {where}: {report.broken.reason}.")
+        notes = "".join(f"; {note}" for note in report.notes)
+        self.stdout.write(
+            f"audit chain intact ({report.rows} rows, {report.checkpoints_checked} checkpoint(s) hold){notes}."
+        )

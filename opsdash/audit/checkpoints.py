@@ -1,0 +1,104 @@
+"""Signed checkpoints of the audit chain, kept outside the database.
+
+A checkpoint says "database D held N chained rows, the last being row I with hash H", signed
+with the audit key. It is appended to a file (OPSDASH_AUDIT_CHECKPOINT_FILE) and written to
+the log on a schedule. Deleting rows from the end of the chain leaves a shorter chain that is
+consistent in itself; a checkpoint taken before the deletion no longer matches it, and that is
+how `verify_audit` finds a truncated tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from opsdash.audit.chain import GENESIS
+from opsdash.audit.models import AuditEvent
+
+logger = logging.getLogger("opsdash.audit")
+
+_SIGNED = ("database", "rows", "last_id", "last_hash", "at")
+
+
+def _signature(checkpoint: dict[str, Any]) -> str:
+    text = json.dumps({k: checkpoint.get(k) for k in _SIGNED}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(settings.AUDIT_KEY, b"checkpoint:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def database_name() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        return str(cursor.fetchone()[0])
+
+
+def take() -> dict[str, Any]:
+    """The chain's present end, signed (not written anywhere)."""
+    last = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    checkpoint: dict[str, Any] = {
+        "database": database_name(),
+        "rows": AuditEvent.objects.count(),
+        "last_id": last[0] if last else None,
+        "last_hash": last[1] if last else GENESIS,
+        "at": timezone.now().isoformat(timespec="seconds"),
+    }
+    checkpoint["sig"] = _signature(checkpoint)
+    return checkpoint
+
+
+def write(path: Path | None = None) -> dict[str, Any]:
+    """Take a checkpoint, append it to the checkpoint file (synced to disk) and log it."""
+    checkpoint = take()
+    path = path or settings.AUDIT_CHECKPOINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(checkpoint, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    logger.info("audit checkpoint %s", line.strip())
+    return checkpoint
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    line: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    line: int
+    reason: str
+
+
+def read(path: Path | None = None) -> list[Checkpoint | Unreadable]:
+    """Every line of the checkpoint file: a Checkpoint when its signature holds."""
+    path = path or settings.AUDIT_CHECKPOINT_FILE
+    if not path.exists():
+        return []
+    entries: list[Checkpoint | Unreadable] = []
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            entries.append(Unreadable(number, "it is not JSON"))
+            continue
+        if not isinstance(data, dict) or not hmac.compare_digest(str(data.get("sig", "")), _signature(data)):
+            entries.append(Unreadable(number, "its signature does not match (edited, or signed with another key)"))
+            continue
+        entries.append(Checkpoint(number, data))
+    return entries
