@@ -16,9 +16,11 @@ def _flush_past_the_audit_guard() -> None:
     """Let the test framework empty the audit table between tests.
 
     A trigger refuses TRUNCATE of the audit table; Django's flush (after transactional and
-    browser tests) truncates every table in one statement. Replica mode skips ordinary
-    triggers for that one transaction only, and needs a superuser, which the test
-    database's user is (the application's production role is not: docs/database-roles.md)."""
+    browser tests) truncates every table in one statement, in one transaction. That one
+    trigger is switched off inside the flush's transaction (other tables' TRUNCATE triggers
+    must still fire: they empty the summaries they keep). ALTER TABLE needs the table's
+    owner, which the test database's user is (the application's production role is not:
+    docs/database-roles.md)."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.sql_flush
@@ -28,7 +30,11 @@ def _flush_past_the_audit_guard() -> None:
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # type: ignore[no-untyped-def]
         sql = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
         if sql and "audit_auditevent" in tables:
-            return ["SET LOCAL session_replication_role = replica", *sql]
+            return [
+                "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_no_truncate",
+                *sql,
+                "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_no_truncate",
+            ]
         return sql
 
     sql_flush._skips_audit_guard = True  # type: ignore[attr-defined]
