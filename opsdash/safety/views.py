@@ -34,7 +34,8 @@ def safety(request: HttpRequest) -> HttpResponse:
             "total": total,
             "by_kind": charts.stacked(steps, by_kind, "flags"),
             "by_severity": charts.stacked(steps, ordered_severity, "flags", SEVERITY_COLOURS),
-            "kinds": sorted(by_kind, key=lambda k: -sum(by_kind[k])),
+            # Most flags first; equal counts by name, so the order never depends on the query plan.
+            "kinds": sorted(by_kind, key=lambda k: (-sum(by_kind[k]), k)),
             "kind": kind,
             "top_tenants": selectors.top_tenants(qs, f),
             "page": page,
