@@ -27,19 +27,20 @@ DEBUG = env_bool("OPSDASH_DEBUG", False)
 HTTPS = env_bool("OPSDASH_HTTPS", not DEBUG)
 
 
-def _secret_key() -> str:
-    key = env_str("OPSDASH_SECRET_KEY")
+def _key(variable: str, file_name: str, purpose: str) -> str:
+    """A long random key from ``variable``; required when DEBUG is off, else generated once
+    into the data dir beside the embedded database."""
+    key = env_str(variable)
     if key:
         if len(key) < 32:
-            raise ConfigError("OPSDASH_SECRET_KEY is shorter than 32 characters; generate a long random one.")
+            raise ConfigError(f"{variable} is shorter than 32 characters; generate a long random one.")
         return key
     if not DEBUG:
         raise ConfigError(
-            "OPSDASH_SECRET_KEY is required when OPSDASH_DEBUG is off; set it to a long random string "
+            f"{variable} is required when OPSDASH_DEBUG is off{purpose}; set it to a long random string "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
-    # Development: a key generated once and kept beside the embedded database.
-    path = DATA_DIR / "secret_key"
+    path = DATA_DIR / file_name
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
@@ -47,33 +48,12 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
-
-
-def _audit_key() -> bytes:
-    """The HMAC key of the audit chain. It must not live in the database: whoever can write
-    the audit table could otherwise re-sign an edited row."""
-    key = env_str("OPSDASH_AUDIT_KEY")
-    if key:
-        if len(key) < 32:
-            raise ConfigError("OPSDASH_AUDIT_KEY is shorter than 32 characters; generate a long random one.")
-        return key.encode()
-    if not DEBUG:
-        raise ConfigError(
-            "OPSDASH_AUDIT_KEY is required when OPSDASH_DEBUG is off: it signs the audit trail; set it to a "
-            "long random string kept outside the database (python -c 'import secrets; "
-            "print(secrets.token_urlsafe(48))')."
-        )
-    # Development: generated once beside the embedded database, like the secret key.
-    path = DATA_DIR / "audit_key"
-    if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
-AUDIT_KEY = _audit_key()
+SECRET_KEY = _key("OPSDASH_SECRET_KEY", "secret_key", "")
+# The HMAC key of the audit chain. It must not live in the database: whoever can write the
+# audit table could otherwise re-sign an edited row.
+AUDIT_KEY = _key(
+    "OPSDASH_AUDIT_KEY", "audit_key", ": it signs the audit trail and must be kept outside the database"
+).encode()
 # Signed checkpoints of the chain (row count and last hash) are appended here and logged, so a
 # deleted tail is found by verify_audit. Keep it where the database's users cannot write.
 AUDIT_CHECKPOINT_FILE = Path(
