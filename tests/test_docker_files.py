@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,13 @@ APP_SERVICES = ("migrate", "web", "worker", "beat")
 LONG_RUNNING = ("postgres", "redis", "web", "worker", "beat")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$", re.IGNORECASE)
 REQUIRED_VARIABLE = re.compile(r"\$\{(\w+):\?[^}]+\}")
-COMPOSE_ENV = {"OPSDASH_SECRET_KEY": "x" * 50, "POSTGRES_PASSWORD": "compose-check-password"}
+COMPOSE_ENV = {
+    "OPSDASH_SECRET_KEY": "x" * 50,
+    "OPSDASH_AUDIT_KEY": "a" * 50,
+    "POSTGRES_PASSWORD": "compose-check-password",
+    "POSTGRES_APP_PASSWORD": "compose-check-app-password",
+}
+DATABASE_USER = re.compile(r"\w+://([^:/@]+)[:@]")
 
 
 def compose() -> dict:
@@ -50,7 +57,8 @@ def environment(service: dict) -> dict[str, str]:
 
 def settings_variables() -> set[str]:
     source = (ROOT / "opsdash" / "settings.py").read_text()
-    return set(re.findall(r"env_\w+\(\s*\"(\w+)\"", source))
+    # Every call whose first argument names a variable: env_str("X"), _key("X", ...), ...
+    return set(re.findall(r"\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
 
 
 def test_it_runs_postgres_redis_web_worker_and_beat_with_healthchecks():
@@ -90,13 +98,57 @@ def test_it_gives_no_secret_a_default_value():
 def test_it_starts_the_app_after_healthy_stores_and_a_finished_migration():
     services = compose()["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert "migrate" in services["migrate"]["command"]
+    steps = migrate_steps(services["migrate"])
+    assert steps[0][:3] == ["python", "manage.py", "migrate"]
     assert services["migrate"]["restart"] == "no"
     for name in ("web", "worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def migrate_steps(service: dict) -> list[list[str]]:
+    """The commands the migrate service runs, in order (a list, or `sh -c "a && b"`)."""
+    command = service["command"]
+    if isinstance(command, str):
+        command = shlex.split(command)
+    if command[:2] == ["sh", "-c"]:
+        return [shlex.split(step.strip().removeprefix("exec ")) for step in command[2].split("&&")]
+    return [command]
+
+
+def database_user(service: dict) -> str:
+    match = DATABASE_USER.match(environment(service)["DATABASE_URL"])
+    assert match, f"DATABASE_URL names no user: {environment(service)['DATABASE_URL']}"
+    return match.group(1)
+
+
+def test_it_migrates_as_the_owner_and_runs_the_app_as_a_role_that_owns_nothing():
+    services = compose()["services"]
+    owner = environment(services["postgres"])["POSTGRES_USER"]
+    steps = migrate_steps(services["migrate"])
+    assert [step[:3] for step in steps] == [
+        ["python", "manage.py", "migrate"],
+        ["python", "manage.py", "grant_app_role"],
+    ]
+    grant = steps[1]
+    app_role = grant[3]
+    assert app_role != owner
+    # The role is made by the migrate service, so an existing data volume gets it too.
+    assert "--create" in grant
+    password_variable = grant[grant.index("--password-env") + 1]
+    assert database_user(services["migrate"]) == owner
+    for name, service in services.items():
+        if name in {"postgres", "redis", "migrate"}:
+            continue
+        assert database_user(service) == app_role, f"{name} must connect as {app_role}, not {database_user(service)}"
+        # The owner's password is given to no long-running service, under any name.
+        assert not re.search(r"\$\{POSTGRES_PASSWORD\W", " ".join(environment(service).values())), name
+    app_password = environment(services["migrate"])[password_variable]
+    web_url = environment(services["web"])["DATABASE_URL"]
+    assert re.match(r"\w+://[^:/@]+:([^@]+)@", web_url).group(1) == app_password
+    assert app_password != environment(services["postgres"])["POSTGRES_PASSWORD"]
 
 
 def test_it_keeps_postgres_data_and_the_beat_schedule_in_named_volumes():
@@ -206,7 +258,7 @@ def test_it_passes_docker_compose_config(tmp_path):
         result = config(command, env)
         assert result.returncode == 0, f"{' '.join(command)} config: {result.stderr}"
 
-        del env["OPSDASH_SECRET_KEY"]
-        result = config(command, env)
-        assert result.returncode != 0
-        assert "set OPSDASH_SECRET_KEY" in result.stderr
+        for required in ("OPSDASH_SECRET_KEY", "OPSDASH_AUDIT_KEY", "POSTGRES_APP_PASSWORD"):
+            result = config(command, {key: value for key, value in env.items() if key != required})
+            assert result.returncode != 0
+            assert f"set {required}" in result.stderr

@@ -1,5 +1,10 @@
 """Day partitions of ``telemetry_event``: created ahead by a beat task and on demand by
-ingest (backfills), dropped whole once older than the retention."""
+ingest (backfills), dropped whole once older than the retention.
+
+Creating and dropping go through ``telemetry_event_create_partition(date)`` and
+``telemetry_event_drop_partition(date)`` (migration telemetry 0005): they run with the
+table owner's rights, so the application's role in production needs to own nothing
+(docs/database-roles.md), and the path is the same when it is the owner."""
 
 from __future__ import annotations
 
@@ -59,14 +64,11 @@ def ensure_days(days: Iterable[dt.date]) -> int:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
         present = existing_days()
         for day in sorted(missing - present):
-            start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-            end = start + dt.timedelta(days=1)
+            # [00:00, 24:00) UTC of the day, as before; the function builds name and bounds.
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"CREATE TABLE {partition_name(day)} PARTITION OF {PARENT} FOR VALUES FROM (%s) TO (%s)",
-                    [start.isoformat(), end.isoformat()],
-                )
-            created += 1
+                cursor.execute("SELECT telemetry_event_create_partition(%s::date)", [day])
+                if cursor.fetchone()[0]:
+                    created += 1
         # Only remember partitions once they are committed: a rolled-back creation
         # (a failed request, a test) must be looked up again next time.
         transaction.on_commit(lambda: _known.update(missing))
@@ -93,10 +95,10 @@ def drop_expired(now: dt.datetime | None = None) -> list[str]:
         for day in sorted(existing_days()):
             day_end = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) + dt.timedelta(days=1)
             if day_end <= cutoff:
-                name = partition_name(day)
                 with connection.cursor() as cursor:
-                    cursor.execute(f"DROP TABLE {name}")
-                dropped.append(name)
+                    cursor.execute("SELECT telemetry_event_drop_partition(%s::date)", [day])
+                    if cursor.fetchone()[0]:
+                        dropped.append(partition_name(day))
                 _known.discard(day)
         with connection.cursor() as cursor:
             # Keys of events past retention can go: such events are refused anyway.
