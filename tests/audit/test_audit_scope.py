@@ -79,7 +79,9 @@ def test_it_shows_a_scoped_operator_only_own_events_within_scope(client, frank, 
     record_event("tenant.pause", actor=frank, tenant=acme)
     record_event("tenant.pause", actor=frank, tenant=globex)  # as if from before a re-scope
     client.force_login(frank)
-    events = [(e.action, e.tenant.slug if e.tenant else None) for e in client.get("/audit/").context["page"].object_list]
+    events = [
+        (e.action, e.tenant.slug if e.tenant else None) for e in client.get("/audit/").context["page"].object_list
+    ]
     assert ("tenant.pause", "acme") in events
     assert ("tenant.pause", "globex") not in events
 
@@ -92,10 +94,10 @@ def test_the_tenant_filter_finds_every_event_touching_the_tenant(client, alice, 
 
 @pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
 def test_the_export_neutralises_formula_cells(client, alice, lead):
-    record_event("token.create", actor=alice, target_label=f"{lead}HYPERLINK(\"http://x\")", detail={})
+    record_event("token.create", actor=alice, target_label=f'{lead}HYPERLINK("http://x")', detail={})
     client.force_login(alice)
     row = next(r for r in export(client) if r["action"] == "token.create")
-    assert row["object"] == f"'{lead}HYPERLINK(\"http://x\")"
+    assert row["object"] == f'\'{lead}HYPERLINK("http://x")'
 
 
 def test_the_export_keeps_plain_text_as_it_is(client, alice):

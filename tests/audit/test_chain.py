@@ -199,9 +199,12 @@ def test_the_database_refuses_truncate(trail):
         # Deferred foreign-key checks pending in the test transaction would block TRUNCATE
         # before the trigger is even asked.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises((InternalError, ProgrammingError), match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE audit_auditevent CASCADE")
+    with (
+        pytest.raises((InternalError, ProgrammingError), match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("TRUNCATE audit_auditevent CASCADE")
     assert AuditEvent.objects.count() == 4
 
 
