@@ -37,6 +37,7 @@ test-fast: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check opsdash tests bench
 	$(BIN)/ruff format --check opsdash tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(BIN)/.installed
 	OPSDASH_DEBUG=1 $(BIN)/mypy opsdash

@@ -4,7 +4,7 @@ documents, and the delay from a click to a worker starting the run.
 Runs on a scratch database ``opsdash_bench_actions`` (created and migrated here) of the
 embedded server, or of the server DATABASE_URL names, with a real ``celery worker``
 process on a private filesystem broker folder. Ingest for the other tenant runs in a
-second process through ``opsdash.telemetry.ingest.ingest_events`` (100 events with a
+second process through ``opsdash.ingest.events.ingest_events`` (100 events with a
 conversation message each, 10 batches a second); when that function is not available
 it falls back to COPY of 100 messages per batch, and says so. Prints figures, and as
 its last line one JSON object:
@@ -81,7 +81,7 @@ def ingest_loop(stop_file: Path, out_file: Path, seconds: float) -> None:
     tenant = Tenant.objects.get(slug="ingest")
     method = "ingest_events"
     try:
-        from opsdash.telemetry.ingest import ingest_events
+        from opsdash.ingest.events import ingest_events
     except ImportError:
         ingest_events = None
 

@@ -163,7 +163,7 @@ def load(n_events: int, fold_each_chunk: bool = True) -> dict[str, float]:
 
     from opsdash.telemetry import partitions
     from opsdash.telemetry.rollups import refresh_rollups
-    from opsdash.telemetry.validation import COPY_COLUMNS
+    from opsdash.telemetry.services import COPY_COLUMNS
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     ids = np.array(sorted(make_fleet().values()))

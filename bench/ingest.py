@@ -263,7 +263,7 @@ def copy_baseline(db_url: str, events: list[dict[str, object]]) -> float:
 
     import psycopg
 
-    from opsdash.telemetry.validation import COPY_COLUMNS, COPY_TYPES
+    from opsdash.telemetry.services import COPY_COLUMNS, COPY_TYPES
 
     migration = importlib.import_module("opsdash.telemetry.migrations.0002_events_rollups_prices")
     ddl = migration.EVENT_SQL.replace("telemetry_event", "bench_copy_event")

@@ -1,41 +1,20 @@
-"""Liveness for load balancers (/healthz), Prometheus metrics (/metrics), the
-/favicon.ico that browsers ask for on their own, and the worker heartbeat task that
-proves a Celery worker is consuming the broker."""
+"""Liveness for load balancers (/healthz), Prometheus metrics (/metrics) and the
+/favicon.ico that browsers ask for on their own. The worker heartbeat these read is
+written by opsdash.telemetry.tasks.heartbeat."""
 
 from __future__ import annotations
 
 import time
 
-from celery import shared_task
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from opsdash.celery import app as celery_app
-
-HEARTBEAT_KEY = "worker"
-
-
-@shared_task(name="opsdash.health.heartbeat", ignore_result=True)
-def heartbeat() -> str:
-    from opsdash.telemetry.models import Heartbeat
-
-    Heartbeat.objects.update_or_create(name=HEARTBEAT_KEY, defaults={"seen_at": timezone.now()})
-    return "ok"
-
-
-def check_database() -> tuple[bool, str]:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True, "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return False, type(exc).__name__
+from opsdash.telemetry.selectors import check_database, metrics_snapshot
 
 
 def check_broker(timeout: int = 2) -> tuple[bool, str]:
@@ -68,8 +47,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    from opsdash.telemetry.selectors import metrics_snapshot
-
     started = time.perf_counter()
     registry = CollectorRegistry()
     snapshot = metrics_snapshot()

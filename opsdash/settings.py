@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "opsdash.audit",
     "opsdash.alerts",
     "opsdash.notifications",
+    "opsdash.ingest",
 ]
 
 MIDDLEWARE = [

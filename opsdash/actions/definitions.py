@@ -10,8 +10,8 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 
 from opsdash.actions import forms
-from opsdash.actions.registry import Action, Preview, register
-from opsdash.actions.runner import ActionFailed, RunContext
+from opsdash.actions.context import ActionFailed, RunContext
+from opsdash.actions.registry import Action, Preview
 from opsdash.knowledge import services as knowledge
 from opsdash.knowledge.embedders import EmbedderError, get_embedder
 from opsdash.knowledge.models import Embedding, EmbeddingGeneration
@@ -47,7 +47,6 @@ class _OneStep(Action):
         raise NotImplementedError
 
 
-@register
 class PauseTenant(_OneStep):
     kind = "pause_tenant"
     label = "Pause tenant"
@@ -76,7 +75,6 @@ class PauseTenant(_OneStep):
         }
 
 
-@register
 class ResumeTenant(_OneStep):
     kind = "resume_tenant"
     label = "Resume tenant"
@@ -102,7 +100,6 @@ class ResumeTenant(_OneStep):
         return {"status": tenant.status, "reason": ctx.run.parameters["reason"]}
 
 
-@register
 class RotateKeys(_OneStep):
     kind = "rotate_keys"
     label = "Rotate keys"
@@ -153,7 +150,6 @@ def _purge_scope(tenant_id: int, parameters: dict[str, Any]) -> knowledge.PurgeS
     return knowledge.PurgeScope(tenant_id=tenant_id, before=cutoff, user_hash=parameters.get("user_hash") or "")
 
 
-@register
 class PurgeConversations(Action):
     kind = "purge_conversations"
     label = "Purge conversations"
@@ -197,7 +193,6 @@ class PurgeConversations(Action):
         }
 
 
-@register
 class ReembedDocuments(Action):
     kind = "reembed_documents"
     label = "Re-embed documents"
@@ -286,3 +281,7 @@ class ReembedDocuments(Action):
         generation_id = ctx.checkpoint.get("generation")
         if generation_id and ctx.checkpoint.get("phase") == "build":
             knowledge.fail_generation(generation_id)
+
+
+# Registered by ActionsConfig.ready(), in the order the tenant page shows them.
+ACTIONS: tuple[type[Action], ...] = (PauseTenant, ResumeTenant, RotateKeys, PurgeConversations, ReembedDocuments)

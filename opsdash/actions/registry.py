@@ -8,14 +8,13 @@ worker calls with a RunContext and which works in batches through ``ctx.batch()`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django import forms
 
-if TYPE_CHECKING:
-    from opsdash.actions.models import ActionRun
-    from opsdash.actions.runner import RunContext
-    from opsdash.tenants.models import Tenant
+from opsdash.actions.context import RunContext
+from opsdash.actions.models import ActionRun
+from opsdash.tenants.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,14 @@ def register[A: type[Action]](cls: A) -> A:
     return cls
 
 
+def register_all(classes: tuple[type[Action], ...]) -> None:
+    for cls in classes:
+        register(cls)
+
+
 def get(kind: str) -> Action | None:
-    _load()
     return _REGISTRY.get(kind)
 
 
 def all_actions() -> list[Action]:
-    _load()
     return list(_REGISTRY.values())
-
-
-def _load() -> None:
-    # The definitions register themselves on import.
-    from opsdash.actions import definitions  # noqa: F401

@@ -13,12 +13,7 @@ Exactly-once comes from three rules:
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -28,109 +23,10 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from opsdash.actions import registry
+from opsdash.actions.context import ActionFailed, Busy, RunContext, RunStopped, State, audit_run
 from opsdash.actions.models import ActionRun
-from opsdash.audit.services import record_event
 
 log = logging.getLogger(__name__)
-State = ActionRun.State
-MILESTONES = 4  # progress is audited every 25 %
-WORKER = "worker"
-
-
-class RunStopped(Exception):
-    """The run was cancelled, or another worker took it over: stop without a trace."""
-
-
-class Busy(Exception):
-    """Another worker holds a fresh lease on the run."""
-
-    def __init__(self, retry_in: int) -> None:
-        super().__init__(f"run is held by another worker; retry in {retry_in}s")
-        self.retry_in = retry_in
-
-
-class ActionFailed(Exception):
-    """A failure whose message is shown on the receipt as is."""
-
-
-def _audit(run: ActionRun, action: str, **detail: Any) -> None:
-    record_event(
-        action,
-        actor_label=WORKER,
-        target=run,
-        target_label=f"{run.kind} #{run.pk}",
-        tenant=run.tenant,
-        detail={
-            "run": run.pk,
-            "kind": run.kind,
-            "parameters": run.parameters,
-            "requested_by": run.requested_by.get_username() if run.requested_by else None,
-            **detail,
-        },
-    )
-
-
-class RunContext:
-    """Handed to ``Action.run``: the checkpoint, progress and the batch transaction."""
-
-    def __init__(self, run: ActionRun, attempt: int) -> None:
-        self.run = run
-        self.attempt = attempt
-        self.checkpoint: dict[str, Any] = copy.deepcopy(run.checkpoint or {})
-        self.done = run.progress_done
-        self.total = run.progress_total
-        self.batches = 0
-        self._pending = 0
-
-    @property
-    def actor(self) -> Any:
-        return self.run.requested_by
-
-    def set_total(self, total: int) -> None:
-        """Record the amount of work once, at the first claim (a resumed run keeps it)."""
-        if self.total is None:
-            self.total = total
-            self._fence(progress_total=total)
-
-    def advance(self, amount: int) -> None:
-        self._pending += amount
-
-    @contextmanager
-    def batch(self) -> Iterator[dict[str, Any]]:
-        """One unit of work and its checkpoint in one transaction."""
-        self._pending = 0
-        started = time.monotonic()
-        with transaction.atomic():
-            checkpoint = copy.deepcopy(self.checkpoint)
-            yield checkpoint
-            done = self.done + self._pending
-            self._fence(checkpoint=checkpoint, progress_done=done)
-            self._milestones(self.done, done)
-        self.checkpoint, self.done = checkpoint, done
-        self.batches += 1
-        # Leave the database some room between batches, so ingest and pages keep their
-        # latency while a long purge or re-embed runs.
-        time.sleep((time.monotonic() - started) * settings.ACTIONS_BATCH_YIELD_PERCENT / 100)
-        crash_after = settings.ACTIONS_CRASH_AFTER_BATCHES
-        if crash_after and self.batches >= crash_after:
-            log.warning("fault injection: exiting after %s batches of run %s", self.batches, self.run.pk)
-            os._exit(70)
-
-    def _fence(self, **changes: Any) -> None:
-        updated = ActionRun.objects.filter(pk=self.run.pk, state=State.RUNNING, attempt=self.attempt).update(
-            heartbeat_at=timezone.now(), **changes
-        )
-        if not updated:
-            raise RunStopped
-
-    def _milestones(self, before: int, after: int) -> None:
-        if not self.total:
-            return
-        step_before = min(MILESTONES, before * MILESTONES // self.total)
-        step_after = min(MILESTONES, after * MILESTONES // self.total)
-        # One event for the highest milestone a batch crossed; reaching 100 % is "finished".
-        if step_before < step_after < MILESTONES:
-            _audit(self.run, "action.progress", percent=step_after * 100 // MILESTONES, done=after, total=self.total)
 
 
 def claim(run_id: int) -> int | None:
@@ -163,7 +59,7 @@ def execute(run_id: int) -> str:
                 raise Busy(settings.ACTIONS_LEASE_SECONDS)
             return f"skipped ({run.state})"
         run = ActionRun.objects.select_related("tenant", "requested_by").get(pk=run_id)
-        _audit(run, "action.started" if attempt == 1 else "action.resumed", attempt=attempt)
+        audit_run(run, "action.started" if attempt == 1 else "action.resumed", attempt=attempt)
     action = registry.get(run.kind)
     ctx = RunContext(run, attempt)
     try:
@@ -175,8 +71,8 @@ def execute(run_id: int) -> str:
         return "stopped"
     except SoftTimeLimitExceeded:
         # Long runs continue in a fresh task from their checkpoint.
+        # The task sends the run to a fresh task; see tasks.run_action.
         _release(ctx)
-        _requeue(run_id)
         return "continued"
     except OperationalError:
         # The task retries with backoff; the run waits in the queue meanwhile.
@@ -201,14 +97,14 @@ def finish(ctx: RunContext, result: dict[str, Any]) -> None:
             progress_done=max(ctx.done, ctx.total or 0),
         )
         ctx.run.refresh_from_db()
-        _audit(ctx.run, "action.finished", result=result)
+        audit_run(ctx.run, "action.finished", result=result)
 
 
 def fail(ctx: RunContext, message: str) -> None:
     try:
         with transaction.atomic():
             ctx._fence(state=State.FAILED, error=message, finished_at=timezone.now())
-            _audit(ctx.run, "action.failed", error=message, done=ctx.done, total=ctx.total)
+            audit_run(ctx.run, "action.failed", error=message, done=ctx.done, total=ctx.total)
     except RunStopped:
         pass
 
@@ -226,7 +122,7 @@ def give_up(run_id: int, message: str) -> None:
             return
         run.state, run.error, run.finished_at = State.FAILED, message[:2000], timezone.now()
         run.save(update_fields=["state", "error", "finished_at"])
-        _audit(run, "action.failed", error=run.error)
+        audit_run(run, "action.failed", error=run.error)
 
 
 def _release(ctx: RunContext) -> None:
@@ -236,12 +132,6 @@ def _release(ctx: RunContext) -> None:
         ActionRun.objects.filter(pk=ctx.run.pk, state=State.RUNNING, attempt=ctx.attempt).update(
             state=State.QUEUED, heartbeat_at=None
         )
-
-
-def _requeue(run_id: int) -> None:
-    from opsdash.actions.tasks import run_action
-
-    run_action.delay(run_id)
 
 
 def _cleanup(action: registry.Action | None, ctx: RunContext) -> None:

@@ -33,3 +33,12 @@ def recent_runs(user: Any, *, tenant_id: int | None = None) -> QuerySet[ActionRu
     if tenant_id is not None:
         runs = runs.filter(tenant_id=tenant_id)
     return runs
+
+
+# What the overview's tile counts as running: waiting for a worker, at work, or waiting
+# for a second person.
+RUNNING_TILE_STATES = (ActionRun.State.QUEUED, ActionRun.State.RUNNING, ActionRun.State.AWAITING_APPROVAL)
+
+
+def live_run_count(user: Any) -> int:
+    return scope_queryset(user, ActionRun.objects.filter(state__in=RUNNING_TILE_STATES)).count()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from opsdash.accounts import access
 from opsdash.actions import registry
 from opsdash.actions.models import ActionRun
+from opsdash.actions.tasks import run_action
 from opsdash.audit.services import record_event
 from opsdash.tenants.models import Tenant
 
@@ -47,8 +48,6 @@ def _audit(action: str, run: ActionRun, *, acting_user: Any, request: HttpReques
 
 
 def _enqueue(run: ActionRun) -> None:
-    from opsdash.actions.tasks import run_action
-
     run_action.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # DjangoTask, set by Celery's Django fixup
 
 

@@ -24,7 +24,7 @@ MAX_RETRIES = 5
 def run_action(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
     """Carry out one ActionRun. Safe to deliver any number of times."""
     try:
-        return runner.execute(run_id)
+        outcome = runner.execute(run_id)
     except runner.Busy as busy:
         if self.request.retries >= self.max_retries:
             # The other worker is alive and will finish the run.
@@ -36,6 +36,11 @@ def run_action(self, run_id: int) -> str:  # type: ignore[no-untyped-def]
             raise
         # Exponential backoff: 2, 4, 8, 16, 32 s (the run resumes from its checkpoint).
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    if outcome == "continued":
+        # A long run hit its soft time limit and gave its lease back: a fresh task
+        # resumes it from the checkpoint.
+        run_action.delay(run_id)
+    return outcome
 
 
 @shared_task(name="opsdash.actions.resume_stalled", acks_late=True, soft_time_limit=60, time_limit=90)

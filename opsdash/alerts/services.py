@@ -247,8 +247,6 @@ def _slo_values(slo: Slo) -> dict[str, Any]:
 
 
 def _require_slo_admin(user: Any, tenant: Tenant | None) -> None:
-    from opsdash.accounts import access
-
     allowed = access.has_perm(user, "alerts.manage_settings") and (
         access.has_perm(user, "tenants.administer_tenant", tenant)
         if tenant is not None

@@ -1,7 +1,7 @@
 """The eval gate: does a candidate prompt version do as well as its baseline?
 
 Pure selection and comparison over EvalResult rows; the HTTP side (parameters, status
-codes, JSON) is in evals/api.py and the compare page reuses the same run statistics.
+codes, JSON) is in ingest/evals_api.py and the compare page reuses the same run statistics.
 
 Which runs are compared: the latest run (by its first result) of each version, unless a
 run id is pinned. Runs of different suites measure different things, so both sides use one

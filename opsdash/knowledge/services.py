@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.utils import timezone
 
 from opsdash.knowledge import vectors
 from opsdash.knowledge.embedders import Embedder
-from opsdash.knowledge.models import Document, EmbeddingGeneration
+from opsdash.knowledge.models import Document, EmbeddingGeneration, Message
 
 # Conversations taken per window of a purge; their messages go in batches of batch_size.
 PURGE_WINDOW = 1000
@@ -210,3 +211,74 @@ def fail_generation(generation_id: int) -> None:
     EmbeddingGeneration.objects.filter(pk=generation_id, state=EmbeddingGeneration.State.BUILDING).update(
         state=EmbeddingGeneration.State.FAILED
     )
+
+
+# --- messages from ingest ------------------------------------------------------------------
+
+CONVERSATION_SQL = """
+INSERT INTO knowledge_conversation AS c (tenant_id, external_id, user_hash, started_at, last_message_at)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+ON CONFLICT (tenant_id, external_id) DO UPDATE SET
+    started_at = least(c.started_at, excluded.started_at),
+    last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+    user_hash = CASE WHEN c.user_hash = '' THEN excluded.user_hash ELSE c.user_hash END
+RETURNING id, tenant_id, external_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    tenant_id: int
+    conversation: str  # the producer's conversation id
+    user_hash: str
+    role: str  # Message.Role
+    content: str  # already redacted where the tenant asks for it
+    event_id: str
+    ts: datetime
+
+
+def record_messages(messages: list[NewMessage]) -> int:
+    """Store messages, creating their conversations or widening their time span (in the
+    caller's transaction). Conversations are upserted in key order, so two batches that
+    share one cannot deadlock."""
+    if not messages:
+        return 0
+    spans: dict[tuple[int, str], list[Any]] = {}
+    for m in messages:
+        key = (m.tenant_id, m.conversation)
+        span = spans.get(key)
+        if span is None:
+            spans[key] = [m.ts, m.ts, m.user_hash]
+        else:
+            span[0] = min(span[0], m.ts)
+            span[1] = max(span[1], m.ts)
+            span[2] = span[2] or m.user_hash
+    keys = sorted(spans)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            CONVERSATION_SQL,
+            [
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [spans[k][2] for k in keys],
+                [spans[k][0] for k in keys],
+                [spans[k][1] for k in keys],
+            ],
+            binary=True,
+        )
+        ids = {(tenant_id, external_id): pk for pk, tenant_id, external_id in cursor.fetchall()}
+    Message.objects.bulk_create(
+        [
+            Message(
+                tenant_id=m.tenant_id,
+                conversation_id=ids[(m.tenant_id, m.conversation)],
+                role=m.role,
+                content=m.content,
+                event_id=m.event_id,
+                ts=m.ts,
+            )
+            for m in messages
+        ]
+    )
+    return len(messages)

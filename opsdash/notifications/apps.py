@@ -8,6 +8,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # The signal module is the whole contract with the alerts area: no alert models here.
+        # Imported here, once the apps are loaded, as Django requires of receivers.
         from opsdash.alerts.signals import alert_changed
         from opsdash.notifications.receivers import on_alert_changed
 

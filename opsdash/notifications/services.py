@@ -22,6 +22,7 @@ from opsdash.accounts import access
 from opsdash.audit.services import record_event
 from opsdash.notifications.models import DEFAULT_TRANSITIONS, SEVERITIES, TRANSITIONS, Channel, Delivery
 from opsdash.notifications.payloads import clean_notice
+from opsdash.notifications.tasks import deliver
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,6 @@ def delete_channel(channel: Channel, *, acting_user: Any, request: HttpRequest |
 
 
 def _enqueue(delivery_id: int) -> None:
-    from opsdash.notifications.tasks import deliver
-
     deliver.delay_on_commit(delivery_id)  # type: ignore[attr-defined]  # DjangoTask, set by Celery's Django fixup
 
 

@@ -15,6 +15,7 @@ from opsdash.accounts.access import scope_queryset
 from opsdash.lib import rollup_reads
 from opsdash.safety.models import SafetyFlag
 from opsdash.telemetry.filters import Filters
+from opsdash.tenants import selectors as tenants
 
 SEVERITY_ORDER = ["critical", "high", "medium", "low"]
 HOUR_TABLE, DAY_TABLE = "safety_flag_hour", "safety_flag_day"
@@ -112,12 +113,10 @@ def top_tenants(qs: QuerySet[SafetyFlag], f: Filters, n: int = 10) -> list[dict[
     if not reads_rollups(f):
         counted = qs.values("tenant__slug").annotate(n=Count("id")).order_by("-n", "tenant__slug")[:n]
         return [{"tenant__slug": row["tenant__slug"], "n": row["n"]} for row in counted]
-    from opsdash.tenants.models import Tenant
-
     source, params = _rollup_source(f)
     rows = rollup_reads.fetch(f"SELECT tenant_id, sum(sgn * flags) FROM {source} GROUP BY 1", params)
     counts = {tenant_id: int(total) for tenant_id, total in rows if total}
-    slugs = dict(Tenant.objects.filter(pk__in=counts).values_list("pk", "slug"))
+    slugs = tenants.slugs_by_id(counts)
     ranked = sorted(((slugs[t], c) for t, c in counts.items() if t in slugs), key=lambda sc: (-sc[1], sc[0]))
     return [{"tenant__slug": slug, "n": c} for slug, c in ranked[:n]]
 
@@ -131,3 +130,24 @@ def open_flag_count(user: Any, f: Filters) -> int:
     if f.tenant is not None:
         qs = qs.filter(tenant=f.tenant)
     return qs.count()
+
+
+def listing(qs: QuerySet[SafetyFlag], kind: str) -> QuerySet[SafetyFlag]:
+    """The flags of the page's table, newest first, of one kind when one is chosen."""
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.select_related("tenant").order_by("-ts", "-id")
+
+
+def open_flags_by_tenant(tenant_ids: frozenset[int], since: dt.datetime) -> dict[int, int]:
+    """Flags not yet resolved since ``since``, per tenant (the tenant list)."""
+    return dict(
+        SafetyFlag.objects.filter(tenant_id__in=tenant_ids, resolved_at=None, ts__gte=since)
+        .values_list("tenant_id")
+        .annotate(n=Count("id"))
+        .values_list("tenant_id", "n")
+    )
+
+
+def conversation_flags(tenant: Any, conversation_id: str, limit: int = 50) -> QuerySet[SafetyFlag]:
+    return SafetyFlag.objects.filter(tenant=tenant, conversation_id=conversation_id).order_by("ts")[:limit]

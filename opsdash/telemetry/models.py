@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+# The Heartbeat row the worker keeps fresh (opsdash.telemetry.tasks.heartbeat).
+HEARTBEAT_KEY = "worker"
+
 
 class Heartbeat(models.Model):
     """Last time a periodic task ran; proves a worker consumes the broker."""

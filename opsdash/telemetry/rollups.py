@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
+from opsdash.telemetry import partitions
+
 # Dimensions a rollup row can be grouped by. A grouping's number is stored in each row and
 # is part of the contract with the read plane: add new ones, never renumber.
 ALL = 0
@@ -337,14 +339,12 @@ def rebuild(since: dt.datetime | None = None) -> FoldStats:
 
 def prune(now: dt.datetime | None = None) -> dict[str, int]:
     """Drop minute rollups past OPSDASH_MINUTE_ROLLUP_DAYS, hour and day rollups past event retention."""
-    from opsdash.telemetry.partitions import retention_cutoff
-
     now = now or dt.datetime.now(dt.UTC)
     deleted = {}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM telemetry_rollup_minute WHERE bucket < %s", [minute_cutoff(now)])
         deleted["telemetry_rollup_minute"] = cursor.rowcount
-        cutoff = retention_cutoff(now).replace(minute=0, second=0, microsecond=0)
+        cutoff = partitions.retention_cutoff(now).replace(minute=0, second=0, microsecond=0)
         for grain in ("hour", "day"):
             cursor.execute(f"DELETE FROM {GRAINS[grain]} WHERE bucket < %s", [cutoff])
             deleted[GRAINS[grain]] = cursor.rowcount

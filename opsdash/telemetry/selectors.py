@@ -15,10 +15,11 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from opsdash.health import HEARTBEAT_KEY, check_database
 from opsdash.lib import histogram, rollup_reads
 from opsdash.telemetry import rollups
 from opsdash.telemetry.filters import Filters
+from opsdash.telemetry.models import HEARTBEAT_KEY, Heartbeat, ModelPrice
+from opsdash.tenants import selectors as tenants
 
 TENANT_GROUPINGS = frozenset({4, 5, 6, 7})
 SUM_COLUMNS = (
@@ -28,9 +29,26 @@ SUM_COLUMNS = (
 DIM_COLUMN = {"route": "route", "model": "model", "prompt": "prompt_id || '@' || prompt_version", "tenant": "tenant_id"}
 
 
-def metrics_snapshot() -> dict[str, Any]:
-    from opsdash.telemetry.models import Heartbeat
+def check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return False, type(exc).__name__
 
+
+def prices_for(models: set[str]) -> list[tuple[str, str, dt.datetime, Decimal, Decimal]]:
+    """(model, provider, effective_from, input and output USD per million tokens) of these
+    models, newest first per model."""
+    return list(
+        ModelPrice.objects.filter(model__in=models)
+        .order_by("model", "-effective_from")
+        .values_list("model", "provider", "effective_from", "input_usd_per_mtok", "output_usd_per_mtok")
+    )
+
+
+def metrics_snapshot() -> dict[str, Any]:
     database_ok, _ = check_database()
     age = -1.0
     gauges: dict[str, tuple[str, float]] = {}
@@ -38,10 +56,9 @@ def metrics_snapshot() -> dict[str, Any]:
         beat = Heartbeat.objects.filter(name=HEARTBEAT_KEY).first()
         if beat is not None:
             age = (timezone.now() - beat.seen_at).total_seconds()
-        from opsdash.tenants.models import Tenant
-
-        gauges["tenants"] = ("Tenants known to opsdash", Tenant.objects.count())
-        gauges["tenants_paused"] = ("Tenants paused", Tenant.objects.filter(status=Tenant.Status.PAUSED).count())
+        known, paused = tenants.tenant_count()
+        gauges["tenants"] = ("Tenants known to opsdash", known)
+        gauges["tenants_paused"] = ("Tenants paused", paused)
     return {"database_ok": database_ok, "heartbeat_age_seconds": age, "gauges": gauges}
 
 
@@ -525,9 +542,7 @@ def top_keys(totals_map: dict[Any, Totals], n: int, measure: str = "requests") -
 
 
 def tenant_names(ids: set[Any]) -> dict[int, str]:
-    from opsdash.tenants.models import Tenant
-
-    return dict(Tenant.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "slug"))
+    return tenants.slugs_by_id([i for i in ids if i])
 
 
 def group_rows(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:

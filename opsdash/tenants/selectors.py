@@ -1,56 +1,43 @@
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from django.db.models import Count, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from opsdash.accounts.access import visible_tenants
-from opsdash.tenants.models import Tenant
+from opsdash.tenants.models import Tenant, TenantKey
 
 
 def tenant_list(user: Any) -> QuerySet[Tenant]:
     return visible_tenants(user).order_by("slug")
 
 
-def tenant_rows(user: Any, tenants: list[Tenant], now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Per tenant on a page of the list: spend today and this month against budgets,
-    p95 and error rate over the last 24 hours, open safety flags. Reads rollups only."""
-    from opsdash.lib.timerange import parse_range
-    from opsdash.safety.models import SafetyFlag
-    from opsdash.telemetry import selectors as telemetry
-    from opsdash.telemetry.filters import Filters
+def tenants_in(ids: Collection[int] | None) -> QuerySet[Tenant]:
+    """The tenants of ``ids`` (None: every tenant), by slug."""
+    tenants = Tenant.objects.all()
+    if ids is not None:
+        tenants = tenants.filter(pk__in=ids)
+    return tenants.order_by("slug")
 
-    now = now or timezone.now()
-    ids = frozenset(t.pk for t in tenants)
-    day = parse_range({"range": "24h"}, now)
-    f = Filters(range=day, scope=ids)
-    last_day = telemetry.totals_by(f, "tenant")
-    spend = telemetry.totals_in_windows(f, "tenant", telemetry.budget_windows(now), measures=("cost_usd",))
-    today, month = spend["today"], spend["month"]
-    flags = dict(
-        SafetyFlag.objects.filter(tenant_id__in=ids, resolved_at=None, ts__gte=day.start)
-        .values_list("tenant_id")
-        .annotate(n=Count("id"))
-        .values_list("tenant_id", "n")
-    )
-    rows = []
-    for tenant in tenants:
-        recent = last_day.get(tenant.pk)
-        spent_today = today[tenant.pk].cost_usd if tenant.pk in today else 0
-        spent_month = month[tenant.pk].cost_usd if tenant.pk in month else 0
-        rows.append(
-            {
-                "tenant": tenant,
-                "today": spent_today,
-                "month": spent_month,
-                "daily_used": float(spent_today / tenant.daily_budget_usd) if tenant.daily_budget_usd else None,
-                "monthly_used": float(spent_month / tenant.monthly_budget_usd) if tenant.monthly_budget_usd else None,
-                "p95": recent.p95 if recent else None,
-                "error_rate": recent.error_rate if recent else None,
-                "requests": recent.requests if recent else 0,
-                "flags": flags.get(tenant.pk, 0),
-            }
-        )
-    return rows
+
+def keys_of(tenant: Tenant) -> QuerySet[TenantKey]:
+    return tenant.keys.order_by("-created_at")
+
+
+def slugs_by_id(ids: Collection[int]) -> dict[int, str]:
+    return dict(Tenant.objects.filter(pk__in=ids).values_list("pk", "slug"))
+
+
+def ids_by_slug(slugs: Collection[str]) -> dict[str, int]:
+    return dict(Tenant.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+
+
+def redacting(ids: Collection[int]) -> set[int]:
+    """Which of these tenants have PII redaction on (read fresh: it may change any time)."""
+    return set(Tenant.objects.filter(pk__in=ids, redact_pii=True).values_list("pk", flat=True))
+
+
+def tenant_count() -> tuple[int, int]:
+    """All tenants, and the paused ones (for /metrics)."""
+    return Tenant.objects.count(), Tenant.objects.filter(status=Tenant.Status.PAUSED).count()

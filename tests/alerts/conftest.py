@@ -12,7 +12,7 @@ import time_machine
 
 from opsdash.alerts.models import Alert
 from opsdash.alerts.signals import alert_changed
-from opsdash.telemetry.ingest import ingest_events
+from opsdash.ingest.events import ingest_events
 from tests.dashboards.conftest import fold_all
 from tests.telemetry.factories import rfc3339, truncate_raw
 

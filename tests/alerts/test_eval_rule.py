@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from opsdash.alerts.evaluation import evaluate
 from opsdash.alerts.models import Alert
-from opsdash.evals.services import ingest_evals
+from opsdash.ingest.evals import ingest_evals
 
 pytestmark = pytest.mark.django_db
 

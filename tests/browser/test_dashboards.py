@@ -20,7 +20,7 @@ def traffic(transactional_db, acme, globex):
 
     truncate_raw()
     events = make_events(["acme", "globex"], 800, timezone.now(), seed=3)
-    from opsdash.telemetry.ingest import ingest_events
+    from opsdash.ingest.events import ingest_events
 
     assert ingest_events(events).accepted == len(events)
     fold_all(len(events))

@@ -21,8 +21,8 @@ from psycopg import sql as pgsql
 
 from opsdash.audit.models import AuditEvent
 from opsdash.audit.services import record_event
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry import partitions, rollups, tasks
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.tenants.models import Tenant
 from tests.telemetry.factories import make_event, rfc3339
 

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 
 from opsdash.celery import app
-from opsdash.health import heartbeat
 from opsdash.telemetry.models import Heartbeat
+from opsdash.telemetry.tasks import heartbeat
 
 
 def wait_for(predicate, seconds: float = 60.0) -> bool:

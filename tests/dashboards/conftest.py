@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from opsdash.telemetry.ingest import ingest_events
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry.models import ModelPrice
 from opsdash.telemetry.rollups import refresh_rollups
 from tests.telemetry.factories import truncate_raw

@@ -84,7 +84,7 @@ def test_the_stacked_chart_has_the_biggest_spenders_and_the_rest_per_step(client
 
     import numpy as np
 
-    from opsdash.telemetry import dashboards
+    from opsdash.web import dashboards
     from tests.dashboards.conftest import plotly_array, raw
 
     monkeypatch.setattr(dashboards, "STACKED_TENANTS", 1)
@@ -114,9 +114,9 @@ def test_it_ranks_by_spend_in_the_range_when_the_month_has_just_begun(alice, tra
     from django.utils import timezone
 
     from opsdash.lib.timerange import TimeRange
-    from opsdash.telemetry.dashboards import tenant_cost_table
     from opsdash.telemetry.filters import Filters
     from opsdash.tenants.models import Tenant
+    from opsdash.web.dashboards import tenant_cost_table
 
     Tenant.objects.bulk_create(Tenant(slug=f"idle-{i}", name=f"Idle {i}") for i in range(3))
     now = timezone.now()

@@ -11,7 +11,7 @@ import numpy as np
 from django.utils import timezone
 
 from opsdash.evals.models import EvalResult
-from opsdash.telemetry.ingest import ingest_events
+from opsdash.ingest.events import ingest_events
 from tests.dashboards.conftest import fold_all
 from tests.telemetry.factories import make_event, rfc3339, truncate_raw
 

@@ -13,7 +13,7 @@ import pytest
 
 from opsdash.accounts.services import create_token, revoke_token
 from opsdash.evals.models import EvalResult
-from opsdash.evals.services import ingest_evals
+from opsdash.ingest.evals import ingest_evals
 
 URL = "/api/v1/evals"
 REQUIRED = ["run_id", "ts", "suite", "prompt_id", "prompt_version", "model", "case_id", "metric", "passed"]

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, Max, Min, Q
 
 from opsdash.evals.models import EvalResult, EvalRunMetric
-from opsdash.evals.services import ingest_evals
+from opsdash.ingest.evals import ingest_evals
 from tests.evals.test_evals_api import make_result
 
 pytestmark = pytest.mark.django_db

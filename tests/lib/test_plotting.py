@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from opsdash.safety import charts as safety_charts
-from opsdash.telemetry import charts
+from opsdash.web import charts
 
 STEPS = [dt.datetime(2026, 11, 23, h, tzinfo=dt.UTC) for h in range(6)]
 

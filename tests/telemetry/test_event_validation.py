@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from opsdash.telemetry.ingest import ingest_events
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry.models import Event
 from tests.telemetry.factories import counts, make_event, post_events, rfc3339, without
 

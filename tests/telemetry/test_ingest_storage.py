@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from opsdash.ingest.events import ingest_events
 from opsdash.knowledge.models import Conversation, Message
 from opsdash.lib.hashing import keyed_hash
 from opsdash.safety.models import SafetyFlag
 from opsdash.telemetry import partitions
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.telemetry.models import Event, ModelPrice
 from tests.telemetry.factories import counts, make_event, rfc3339, scalar
 

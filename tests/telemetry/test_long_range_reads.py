@@ -9,10 +9,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from opsdash.ingest.events import ingest_events
 from opsdash.lib.timerange import TimeRange
 from opsdash.telemetry import rollups, selectors
 from opsdash.telemetry.filters import Filters
-from opsdash.telemetry.ingest import ingest_events
 from tests.telemetry.factories import make_event, rfc3339, scalar
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -344,7 +344,7 @@ def test_it_asks_the_exporter_to_retry_when_the_database_fails(client, ingest_se
     def failing_ingest(records):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr("opsdash.telemetry.otlp.ingest_events", failing_ingest)
+    monkeypatch.setattr("opsdash.ingest.otlp.ingest_events", failing_ingest)
     response = post(client, make_export(({}, [chat_span()])).SerializeToString(), ingest_secret)
     assert response.status_code == 503  # retryable per the OTLP spec
     assert "retry later" in rpc_status(response).message

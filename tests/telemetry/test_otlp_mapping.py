@@ -12,8 +12,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
-from opsdash.telemetry import semconv
-from opsdash.telemetry.otlp import SpanRejected, describe_rejections, map_export, span_to_event
+from opsdash.ingest import semconv
+from opsdash.ingest.otlp import SpanRejected, describe_rejections, map_export, span_to_event
 
 T0 = 1_767_225_600_123_456_789  # 2026-01-01T00:00:00.123456789Z
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")

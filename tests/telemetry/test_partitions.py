@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry import partitions, tasks
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.telemetry.models import Event
 from tests.telemetry.factories import make_event, rfc3339, scalar
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsdash.telemetry.pii import luhn_ok, redact
+from opsdash.ingest.pii import luhn_ok, redact
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry import rollups
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.telemetry.models import Event
 from opsdash.tenants.models import Tenant
 from tests.telemetry.factories import rfc3339, truncate_raw

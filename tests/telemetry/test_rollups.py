@@ -12,9 +12,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
+from opsdash.ingest.events import ingest_events
 from opsdash.lib import histogram
 from opsdash.telemetry import rollups
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.telemetry.models import ModelPrice, RollupHour, RollupMinute
 from tests.telemetry.factories import make_event, rfc3339, scalar
 from tests.telemetry.rollup_check import assert_rollups_match_raw

@@ -17,6 +17,9 @@ from decimal import Decimal
 import numpy as np
 from django.utils import timezone
 
+from opsdash.alerts import evaluation
+from opsdash.alerts.models import Alert, Slo
+from opsdash.audit.services import record_event
 from opsdash.core.demo import catalog
 from opsdash.core.demo.generator import DemoData
 from opsdash.core.demo.tenants import _nice
@@ -52,10 +55,6 @@ def slo_target_ms(data: DemoData) -> int:
 
 
 def seed_alerts(data: DemoData, progress: Callable[[str], None]) -> SeededAlerts:
-    from opsdash.alerts import evaluation
-    from opsdash.alerts.models import Alert, Slo
-    from opsdash.audit.services import record_event
-
     story = data.story
     slo = Slo.objects.create(
         route=story.incident_route,

@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from opsdash.audit.services import record_event
 from opsdash.core.demo.generator import BATCH_SIZE, DemoData
-from opsdash.evals.services import ingest_evals
+from opsdash.ingest.evals import ingest_evals
+from opsdash.ingest.events import ingest_events
 from opsdash.knowledge.models import Document
 from opsdash.lib.hashing import issue_secret
-from opsdash.telemetry.ingest import ingest_events
 from opsdash.telemetry.models import ModelPrice
 from opsdash.telemetry.rollups import refresh_rollups
 from opsdash.tenants.models import Tenant, TenantKey

@@ -221,7 +221,7 @@ def runaway_spend(rng: np.random.Generator, story: StoryPlan, target_usd: float)
 
 
 def _link(path: str, around: Window | None = None, margin_hours: int = 0, **params: str) -> str:
-    """A dashboard URL with the filters the pages read (telemetry/filters.py); with
+    """A dashboard URL with the filters the pages read (opsdash/web/filters.py); with
     ``around``, a custom range framing the window so the link keeps working later."""
     if around is not None:
         start = max(around.start_ms - margin_hours * HOUR_MS, 0) // HOUR_MS * HOUR_MS

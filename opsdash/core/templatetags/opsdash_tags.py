@@ -161,7 +161,7 @@ def quantile_table_rows(rows: list[dict[str, object]]) -> str:
 
 @register.simple_tag
 def cost_table_rows(rows: object) -> str:
-    """The rows of the cost page's tenant table (see telemetry/dashboards.tenant_cost_table)."""
+    """The rows of the cost page's tenant table (see web/dashboards.tenant_cost_table)."""
     from django.contrib.humanize.templatetags.humanize import intcomma, intword
     from django.urls import reverse
 

@@ -3,7 +3,7 @@
 import django.contrib.postgres.fields
 from django.db import migrations, models
 
-# Raw events are written by COPY only (see opsdash/telemetry/ingest.py); the only btree is
+# Raw events are written by COPY only (see opsdash/telemetry/services.py); the only btree is
 # (tenant_id, ts) for drill-down lists, because every btree costs a large share of COPY
 # speed. BRIN has no operator class for xid8, so the writing transaction id is kept as
 # bigint: pg_current_xact_id() is a 64-bit epoch-extended id and fits.

@@ -13,6 +13,7 @@ from opsdash.core.demo import catalog
 from opsdash.core.demo.alerts import seed_alerts
 from opsdash.core.demo.generator import DemoSizes, floor_hour, generate
 from opsdash.core.demo.load import DemoLoadError, load
+from opsdash.tenants.models import Tenant
 
 LIMITS = {"tenants": (1, 500), "days": (1, 365), "events": (1_000, 20_000_000)}
 
@@ -62,8 +63,6 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when tenants already exist")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        from opsdash.tenants.models import Tenant
-
         if options["if_empty"] and Tenant.objects.exists():
             self.stdout.write("seed_demo: tenants already exist; leaving the data as it is.")
             return

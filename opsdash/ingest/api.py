@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from opsdash.accounts import tokens
 from opsdash.accounts.models import ApiToken
 from opsdash.http import json_error
-from opsdash.telemetry.ingest import IngestResult, Rejection, ingest_events
+from opsdash.ingest.events import IngestResult, Rejection, ingest_events
 
 log = logging.getLogger(__name__)
 

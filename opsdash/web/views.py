@@ -14,8 +14,9 @@ from opsdash.accounts.access import require_role, visible_tenants
 from opsdash.accounts.models import Role
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
-from opsdash.telemetry import dashboards
-from opsdash.telemetry.filters import FilterError, Filters, parse_filters
+from opsdash.web import dashboards
+from opsdash.web.filters import FilterError, Filters, parse_filters
+from opsdash.web.overview import extra_tiles
 
 COST_TABLE_PAGE = 50
 RANGE_CHOICES = [
@@ -56,8 +57,6 @@ def render_dashboard(
 @require_GET
 @require_role(Role.VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
-    from opsdash.telemetry.overview import extra_tiles
-
     return render_dashboard(
         request, "telemetry/overview.html", lambda f: {**dashboards.overview(f), **extra_tiles(request.user, f)}
     )

@@ -15,7 +15,7 @@ from opsdash.accounts.models import Role
 from opsdash.evals import gate, selectors
 from opsdash.telemetry import selectors as telemetry
 from opsdash.telemetry.filters import FilterError, Filters
-from opsdash.telemetry.views import render_dashboard
+from opsdash.web.views import render_dashboard
 
 
 def _evals_context(f: Filters) -> dict[str, Any]:

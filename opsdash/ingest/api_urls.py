@@ -1,7 +1,6 @@
 from django.urls import path
 
-from opsdash.evals import api as evals_api
-from opsdash.telemetry import api
+from opsdash.ingest import api, evals_api
 
 urlpatterns = [
     path("api/v1/events", api.events, name="api-events"),

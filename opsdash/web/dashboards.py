@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
-from opsdash.telemetry import charts, selectors
+from opsdash.alerts.selectors import slo_statuses
+from opsdash.telemetry import selectors
 from opsdash.telemetry.filters import Filters
+from opsdash.tenants import selectors as tenant_reads
+from opsdash.web import charts
 
 BREAKDOWNS = ("route", "model", "prompt")
 TOP = 6
@@ -59,24 +62,16 @@ def overview(f: Filters) -> dict[str, Any]:
 
 def spend_today(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     """Spend since 00:00 UTC against the sum of the daily budgets of the tenants in view."""
-    from opsdash.tenants.models import Tenant
-
     now = now or timezone.now()
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     spent = selectors.totals(f, day, now + dt.timedelta(minutes=1), with_quantiles=False).cost_usd
-    tenants = Tenant.objects.all()
-    ids = f.tenant_ids()
-    if ids is not None:
-        tenants = tenants.filter(pk__in=ids)
-    budget = sum((t.daily_budget_usd or Decimal(0) for t in tenants), Decimal(0))
+    budget = sum((t.daily_budget_usd or Decimal(0) for t in tenant_reads.tenants_in(f.tenant_ids())), Decimal(0))
     return {"spent": spent, "budget": budget or None, "ratio": float(spent / budget) if budget else None}
 
 
 def slo_panel(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     """The SLOs in view with their error budgets and burn rates (opsdash/alerts), and the
     target to draw on the percentile chart when the page shows exactly one SLO's route."""
-    from opsdash.alerts.selectors import slo_statuses
-
     statuses = slo_statuses(f, now or timezone.now())
     line = float(statuses[0].slo.latency_target_ms) if f.route and len(statuses) == 1 else None
     return {"slos": statuses, "slo_line_ms": line}
@@ -193,8 +188,6 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
 
 def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
     """Per tenant in view: range totals, today, month to date, budgets, forecast."""
-    from opsdash.tenants.models import Tenant
-
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + dt.timedelta(days=32)).replace(day=1)
@@ -209,12 +202,8 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
     days_in_recent = max((day - week_start).days, 1)
     days_left = (next_month - now).total_seconds() / 86400
 
-    tenants = Tenant.objects.all()
-    ids = f.tenant_ids()
-    if ids is not None:
-        tenants = tenants.filter(pk__in=ids)
     rows: list[dict[str, Any]] = []
-    for tenant in tenants.order_by("slug"):
+    for tenant in tenant_reads.tenants_in(f.tenant_ids()):
         tot = in_range.get(tenant.pk, selectors.Totals())
         month_cost = mtd.get(tenant.pk, selectors.Totals()).cost_usd
         daily_avg = recent.get(tenant.pk, selectors.Totals()).cost_usd / days_in_recent

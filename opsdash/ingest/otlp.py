@@ -45,10 +45,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from opsdash.telemetry import semconv
-from opsdash.telemetry.api import authenticate_ingest
-from opsdash.telemetry.ingest import ingest_events
-from opsdash.telemetry.validation import bad_text
+from opsdash.ingest import semconv
+from opsdash.ingest.api import authenticate_ingest
+from opsdash.ingest.events import ingest_events
+from opsdash.ingest.validation import bad_text
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from opsdash.evals import gate
-from opsdash.evals.services import ingest_evals
 from opsdash.http import json_error
-from opsdash.telemetry.api import BadRequest, authenticate_ingest, decode_batch, ingest_response, unauthorized
+from opsdash.ingest.api import BadRequest, authenticate_ingest, decode_batch, ingest_response, unauthorized
+from opsdash.ingest.evals import ingest_evals
 
 
 @csrf_exempt

@@ -10,7 +10,7 @@ from typing import IO, Any
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsdash.telemetry.ingest import ingest_events
+from opsdash.ingest.events import ingest_events
 from opsdash.telemetry.rollups import refresh_rollups
 
 

@@ -11,7 +11,7 @@ from opsdash.accounts.models import Role
 from opsdash.lib.plotting import PALETTE
 from opsdash.safety import charts, selectors
 from opsdash.telemetry.filters import Filters
-from opsdash.telemetry.views import render_dashboard
+from opsdash.web.views import render_dashboard
 
 SEVERITY_COLOURS = {"critical": "#B3261E", "high": PALETTE[3], "medium": PALETTE[1], "low": PALETTE[5]}
 
@@ -25,8 +25,7 @@ def safety(request: HttpRequest) -> HttpResponse:
         steps, by_kind, by_severity = selectors.over_time(qs, f)
         ordered_severity = {s: by_severity[s] for s in selectors.SEVERITY_ORDER if s in by_severity}
         total = sum(sum(values) for values in by_kind.values())
-        listing = qs.filter(kind=kind) if kind else qs
-        paginator = Paginator(listing.select_related("tenant").order_by("-ts", "-id"), 50)
+        paginator = Paginator(selectors.listing(qs, kind), 50)
         # The count is known from the aggregation: spare the paginator a second scan.
         paginator.count = sum(by_kind.get(kind, [])) if kind else total  # type: ignore[misc]
         page = paginator.get_page(request.GET.get("page"))

@@ -49,7 +49,7 @@ class Problem(NamedTuple):
 
 
 class ValidEvent:
-    """A record that passed every rule; ``row`` is in ``COPY_COLUMNS`` order."""
+    """A record that passed every rule; ``row`` is in ``COPY_COLUMNS`` order (telemetry.services)."""
 
     __slots__ = ("index", "input", "output", "row", "safety", "tenant", "user")
 
@@ -61,51 +61,6 @@ class ValidEvent:
         self.input: str | None = None
         self.output: str | None = None
         self.user: str | None = None
-
-
-COPY_COLUMNS = (
-    "ts",
-    "tenant_id",
-    "event_id",
-    "route",
-    "model",
-    "provider",
-    "prompt_id",
-    "prompt_version",
-    "status",
-    "latency_ms",
-    "ttft_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "cache_hit",
-    "conversation_id",
-    "trace_id",
-    "user_hash",
-    "safety_count",
-)
-COPY_TYPES = (
-    "timestamptz",
-    "int8",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "float8",
-    "float8",
-    "int4",
-    "int4",
-    "numeric",
-    "bool",
-    "text",
-    "text",
-    "text",
-    "int2",
-)
-COL = {name: i for i, name in enumerate(COPY_COLUMNS)}
 
 
 def bad_text(value: str) -> str | None:

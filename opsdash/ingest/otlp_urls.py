@@ -1,6 +1,6 @@
 from django.urls import path
 
-from opsdash.telemetry import otlp
+from opsdash.ingest import otlp
 
 # The OTLP/HTTP default path, so exporters need only the base URL.
 urlpatterns = [

@@ -1,0 +1,61 @@
+"""The filters every dashboard shares, read from the query string.
+
+Filters live in the URL so a view can be shared and the back button works. Tenant
+must be visible to the user (404 otherwise, as for any tenant URL); route, model and
+prompt narrow further, one at a time (see opsdash.telemetry.filters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import Http404, HttpRequest, QueryDict
+from django.utils import timezone
+
+from opsdash.accounts import access
+from opsdash.lib.timerange import RangeError, parse_range
+from opsdash.telemetry.filters import NARROWING, FilterError, Filters
+
+MAX_TEXT = 200
+
+
+def _text(params: QueryDict, name: str) -> str:
+    value = (params.get(name) or "").strip()
+    if len(value) > MAX_TEXT:
+        raise FilterError(f"'{name}' is longer than {MAX_TEXT} characters.")
+    return value
+
+
+def parse_filters(request: HttpRequest, now: dt.datetime | None = None, default_range: str | None = None) -> Filters:
+    """Filters for this request. Bad values raise FilterError (shown as a 400); a tenant
+    outside the user's scope raises Http404 like any other tenant URL."""
+    params = request.GET
+    try:
+        raw = {k: params.get(k, "") for k in ("range", "from", "to")}
+        raw["range"] = raw["range"] or default_range or ""
+        time_range = parse_range(raw, now or timezone.now())
+    except RangeError as exc:
+        raise FilterError(str(exc) + ".") from None
+    scope = access.scope_tenant_ids(request.user)
+    tenant = None
+    slug = _text(params, "tenant")
+    if slug:
+        tenant = access.tenant_for(request.user, slug)
+    prompt = _text(params, "prompt")
+    prompt_id, _, prompt_version = prompt.partition("@")
+    filters = Filters(
+        range=time_range,
+        tenant=tenant,
+        route=_text(params, "route"),
+        model=_text(params, "model"),
+        prompt_id=prompt_id,
+        prompt_version=prompt_version,
+        scope=scope,
+    )
+    narrowing = [name for name in NARROWING if getattr(filters, name if name != "prompt" else "prompt_id")]
+    if len(narrowing) > 1:
+        raise FilterError(f"Filter by one of route, model or prompt at a time (got {' and '.join(narrowing)}).")
+    return filters
+
+
+__all__ = ["FilterError", "Filters", "Http404", "parse_filters"]
