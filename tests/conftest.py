@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from opsdash.accounts.models import Role, RoleAssignment
+from opsdash.accounts.models import Role, RoleAssignment, ScopeHistory
 from opsdash.tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-staple"
@@ -63,6 +63,10 @@ def make_user(username: str, role: str | None, tenants: list[Tenant] | None = No
         assignment = RoleAssignment.objects.create(user=user, role=role)
         if tenants:
             assignment.tenants.set(tenants)
+        # As the services do: the scope is remembered, so later changes made directly in a
+        # test cannot make the user look narrower than it ever was.
+        for tenant in tenants or [None]:
+            ScopeHistory.objects.get_or_create(user=user, tenant=tenant)
     return user
 
 

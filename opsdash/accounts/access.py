@@ -129,6 +129,7 @@ rules.add_perm("tenants.operate_tenant", is_operator & tenant_in_scope)
 rules.add_perm("tenants.administer_tenant", is_admin & tenant_in_scope)
 rules.add_perm("accounts.manage_users", is_admin)
 rules.add_perm("accounts.manage_tokens", is_global_admin)
+rules.add_perm("audit.view_chain", is_global_admin)  # row numbers and counts of the whole trail
 rules.add_perm("audit.view_all", is_admin)
 
 

@@ -89,9 +89,27 @@ class PasswordLink(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The first browser that opens the link owns it (hash of a nonce kept in its session), so
+    # someone who reads the token later, e.g. in an access log, cannot use it.
+    opened_by = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
         return f"password link for {self.user_id}"
+
+
+class KnownPassword(models.Model):
+    """A password an admin chose for a user (at creation), so someone besides the user knows
+    it. Gone once the user sets their own. When the user's reach later widens, such a password
+    stops working: the admin who chose it must not gain the new reach through it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="known_password")
+    known_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"password of {self.user_id} chosen by {self.known_to_id}"

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,9 +20,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opsdash.accounts import access, selectors
-from opsdash.accounts.models import ROLE_RANK, ApiToken, PasswordLink, Role, RoleAssignment, ScopeHistory
+from opsdash.accounts.models import (
+    ROLE_RANK,
+    ApiToken,
+    KnownPassword,
+    PasswordLink,
+    Role,
+    RoleAssignment,
+    ScopeHistory,
+)
 from opsdash.audit.services import record_event
-from opsdash.lib.hashing import hash_secret, issue_secret
+from opsdash.lib.hashing import hash_secret, issue_secret, secret_matches
 from opsdash.tenants.models import Tenant
 
 
@@ -57,15 +65,16 @@ def _resolve_tenants(slugs: Iterable[str]) -> list[Tenant]:
 
 
 def validate_username(username: str) -> str:
-    """Django's rule for usernames (letters, digits and @ . + - _, at most 150 characters), so
-    no markup and no spreadsheet formula can be a name. Returns the name stripped."""
+    """ASCII letters, digits and @ . + - _, at most 150 characters: no markup, no spreadsheet
+    formula, and no look-alike of another name in another script (a Cyrillic "а" in "аlice").
+    Returns the name stripped."""
     username = username.strip()
     if not username:
         raise AccessError("A username is required.")
     if len(username) > 150:
         raise AccessError("A username has at most 150 characters.")
     try:
-        UnicodeUsernameValidator()(username)
+        ASCIIUsernameValidator()(username)
     except ValidationError as exc:
         raise AccessError(" ".join(exc.messages)) from None
     if username[0] in "+-@.":
@@ -134,6 +143,8 @@ def create_user(
     else:
         user.set_unusable_password()
     user.save()
+    if password is not None and getattr(acting_user, "pk", None):
+        KnownPassword.objects.create(user=user, known_to=acting_user)
     assignment = RoleAssignment.objects.create(user=user, role=role)
     if tenants:
         assignment.tenants.set(tenants)
@@ -159,7 +170,9 @@ def change_role(
     role: str,
     tenant_slugs: Iterable[str] = (),
     request: HttpRequest | None = None,
-) -> None:
+) -> bool:
+    """Give ``user`` ``role`` over ``tenant_slugs`` (none: every tenant). Returns whether the
+    user's password was reset because their reach widened (see _drop_credentials_others_know)."""
     role = Role(role)
     tenants = _resolve_tenants(tenant_slugs)
     before = scope_of(user)
@@ -175,7 +188,8 @@ def change_role(
         raise AccessError("This user's access is wider than yours.")
     _check_grant(acting_user, role, tenants)
     if before == after:
-        return
+        return False
+    reach_before = selectors.reach_of(user)
     demoting_global_admin = _is_active_global_admin(user) and (role != Role.ADMIN or bool(tenants))
     if demoting_global_admin and _active_global_admins_excluding(user) == 0:
         raise AccessError("This is the last active admin with access to every tenant; make another one first.")
@@ -189,6 +203,7 @@ def change_role(
     assignment.tenants.set(tenants)
     _remember_scope(user, tenants)
     access.forget(user)
+    reset = _widened(reach_before, selectors.reach_of(user)) and _drop_credentials_others_know(user)
     record_event(
         "user.role_change",
         actor=acting_user,
@@ -197,8 +212,34 @@ def change_role(
         before=before.describe() if before else None,
         after=after.describe(),
         tenant=tenants[0] if len(tenants) == 1 else None,
+        detail={"password_reset": True} if reset else {},
         **_reach(user),
     )
+    return reset
+
+
+def _widened(before: tuple[frozenset[int], bool], after: tuple[frozenset[int], bool]) -> bool:
+    """Whether the reach ``after`` holds a tenant (or every tenant) that ``before`` did not."""
+    (before_ids, before_global), (after_ids, after_global) = before, after
+    if before_global:
+        return False
+    return after_global or not after_ids <= before_ids
+
+
+def _drop_credentials_others_know(user: Any) -> bool:
+    """The user's reach just widened: whoever issued a link or chose the password (perhaps an
+    admin whose scope does not cover the new reach) must not follow the user there. Open links
+    are revoked and sessions end; a password an admin chose stops working. Returns whether the
+    password was reset (the user then needs a new set-password link)."""
+    _revoke_password_links(user)
+    _end_sessions(user)
+    known = KnownPassword.objects.filter(user=user).first()
+    if known is None:
+        return False
+    known.delete()
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return True
 
 
 @transaction.atomic
@@ -284,17 +325,37 @@ def usable_password_link(token: str) -> PasswordLink | None:
         return None
     if not link.user.is_active:
         return None
+    # The admin who issued it must still be able to manage the user: a link a scoped admin
+    # obtained before the user's reach grew is no way into that reach.
+    issuer = link.created_by
+    if issuer is not None and (not issuer.is_active or not access.may_manage_user(issuer, link.user)):
+        return None
     return link
 
 
+def open_password_link(link: PasswordLink, nonce: str | None) -> str | None:
+    """Bind an unopened link to the browser opening it; returns the nonce that browser keeps
+    (None when another browser opened the link first)."""
+    if link.opened_by:
+        return nonce if nonce and secret_matches(nonce, link.opened_by) else None
+    nonce = secrets.token_urlsafe(24)
+    claimed = PasswordLink.objects.filter(pk=link.pk, opened_by="").update(opened_by=hash_secret(nonce))
+    return nonce if claimed else None
+
+
 @transaction.atomic
-def set_password_with_link(token: str, password: str, *, request: HttpRequest | None = None) -> Any:
+def set_password_with_link(
+    token: str, password: str, *, nonce: str | None = None, request: HttpRequest | None = None
+) -> Any:
     """Set the password of the link's user and spend the link; AccessError when the link can
-    no longer be used. The caller validated ``password`` with Django's validators."""
+    no longer be used, or was opened by another browser (``nonce`` is what the browser that
+    opened it keeps). The caller validated ``password`` with Django's validators."""
     link = usable_password_link(token)
     if link is not None:
         # Two submissions of one link at once: only the first finds it unused.
         link = PasswordLink.objects.select_for_update().filter(pk=link.pk, used_at__isnull=True).first()
+    if link is not None and link.opened_by and not (nonce and secret_matches(nonce, link.opened_by)):
+        link = None
     if link is None or link.revoked_at is not None:
         raise AccessError(
             "This link is no longer valid: it was used, replaced or has expired. Ask an admin for a new one."
@@ -302,6 +363,7 @@ def set_password_with_link(token: str, password: str, *, request: HttpRequest | 
     user = link.user
     user.set_password(password)
     user.save(update_fields=["password"])
+    KnownPassword.objects.filter(user=user).delete()  # the user chose this one
     link.used_at = timezone.now()
     link.save(update_fields=["used_at"])
     _end_sessions(user)

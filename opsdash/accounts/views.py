@@ -51,7 +51,9 @@ def user_create(request: HttpRequest) -> HttpResponse:
             link = None
             if not data["password"]:
                 link = services.password_link(user, acting_user=request.user, request=request)
-            return render(request, "accounts/user_created.html", {"new_user": user, "link": link})
+            response = render(request, "accounts/user_created.html", {"new_user": user, "link": link})
+            response["Cache-Control"] = "no-store"  # the page shows a set-password link
+            return response
     return render(request, "accounts/user_form.html", {"form": form})
 
 
@@ -64,7 +66,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     form = ScopeFields(request.POST or None, initial=initial, tenant_choices=_grantable_tenants(request))
     if request.method == "POST" and form.is_valid():
         try:
-            services.change_role(
+            reset = services.change_role(
                 target,
                 acting_user=request.user,
                 role=form.cleaned_data["role"],
@@ -75,6 +77,12 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Saved {target.username}'s role and scope.")
+            if reset:
+                messages.warning(
+                    request,
+                    f"{target.username}'s reach grew and an admin had chosen their password: it no longer works. "
+                    "Send them a set-password link.",
+                )
             return redirect("settings-users")
     return render(request, "accounts/user_edit.html", {"target": target, "form": form, "scope": scope})
 
@@ -111,19 +119,27 @@ def user_password_link(request: HttpRequest, user_id: int) -> HttpResponse:
     return response
 
 
+_LINK_SESSION_KEY = "opsdash_password_link"
+
+
 @require_http_methods(["GET", "POST"])
 def set_password(request: HttpRequest, token: str) -> HttpResponse:
-    """Anyone holding a live link sets that user's password, once; the link is the credential."""
+    """Anyone holding a live link sets that user's password, once; the link is the credential.
+    The first browser to open it owns it from then on (a nonce in its session)."""
     link = services.usable_password_link(token)
-    if link is None:
-        # One answer for unknown, used, replaced, expired and deactivated: nothing to probe.
+    kept = request.session.get(_LINK_SESSION_KEY, {})
+    nonce = services.open_password_link(link, kept.get(link.token_hash)) if link is not None else None
+    if link is None or nonce is None:
+        # One answer for unknown, used, replaced, expired, deactivated and opened elsewhere.
         return render(request, "accounts/set_password.html", {"validlink": False}, status=404)
+    request.session[_LINK_SESSION_KEY] = {link.token_hash: nonce}
     form = SetPasswordForm(link.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.set_password_with_link(token, form.cleaned_data["new_password1"], request=request)
+            services.set_password_with_link(token, form.cleaned_data["new_password1"], nonce=nonce, request=request)
         except services.AccessError as exc:
             return render(request, "accounts/set_password.html", {"validlink": False, "error": str(exc)}, status=404)
+        request.session.pop(_LINK_SESSION_KEY, None)
         messages.success(request, "Your password is set. Log in with it.")
         return redirect("login")
     response = render(request, "accounts/set_password.html", {"validlink": True, "form": form})

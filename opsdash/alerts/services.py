@@ -261,10 +261,12 @@ def save_slo(slo: Slo, *, acting_user: Any, request: HttpRequest | None = None) 
     """Create or change an SLO (already validated by its form)."""
     _require_slo_admin(acting_user, slo.tenant)
     before = None
+    old_tenant = slo.tenant
     if slo.pk:
         old = Slo.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=slo.pk)
         _require_slo_admin(acting_user, old.tenant)
         before = _slo_values(old)
+        old_tenant = old.tenant
     slo.save()
     after = _slo_values(slo)
     record_event(
@@ -275,6 +277,9 @@ def save_slo(slo: Slo, *, acting_user: Any, request: HttpRequest | None = None) 
         request=request,
         before=before,
         after=after,
+        # A moved SLO touches both tenants; one of no tenant (global) touches every tenant.
+        tenants=[t for t in (old_tenant, slo.tenant) if t is not None],
+        all_tenants=old_tenant is None or slo.tenant is None,
     )
     return slo
 
@@ -299,6 +304,7 @@ def set_slo_enabled(
         request=request,
         before=before,
         after=_slo_values(slo),
+        all_tenants=slo.tenant is None,
     )
     if not enabled:
         for alert in Alert.objects.filter(slo=slo).exclude(state=Alert.State.RESOLVED):

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from opsdash.audit.chain import GENESIS
 from opsdash.audit.models import AuditEvent
+from opsdash.audit.services import CHAIN_LOCK
 
 logger = logging.getLogger("opsdash.audit")
 
@@ -42,11 +43,18 @@ def database_name() -> str:
 
 
 def take() -> dict[str, Any]:
-    """The chain's present end, signed (not written anywhere)."""
-    last = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    """The chain's present end, signed (not written anywhere).
+
+    Count and last row are read under the chain's append lock, so no row committed between
+    the two reads can make them disagree (which verify_audit would report as tampering)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+        last = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+        rows = AuditEvent.objects.count()
     checkpoint: dict[str, Any] = {
         "database": database_name(),
-        "rows": AuditEvent.objects.count(),
+        "rows": rows,
         "last_id": last[0] if last else None,
         "last_hash": last[1] if last else GENESIS,
         "at": timezone.now().isoformat(timespec="seconds"),

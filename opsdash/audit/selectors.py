@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from opsdash.accounts.access import access_of
 from opsdash.audit import checkpoints
@@ -26,6 +28,8 @@ class ChainReport:
     broken: ChainBreak | None
     checkpoints_checked: int = 0
     notes: list[str] = field(default_factory=list)
+    # What weakens the answer without being a break: no checkpoint, or only old ones.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +57,19 @@ def chain_status(checkpoint_file: Path | None = None) -> ChainReport:
             report.broken = ChainBreak(None, f"checkpoint line {entry.line} cannot be trusted: {entry.reason}")
             return report
     assert walked.marks is not None
+    if walked.rows and not ours:
+        report.warnings.append(
+            "no checkpoint of this database was found: rows deleted from the end of the chain would not be "
+            "detected (is OPSDASH_AUDIT_CHECKPOINT_FILE the file beat writes?)"
+        )
+    elif ours:
+        newest = max(dt.datetime.fromisoformat(e.data["at"]) for e in ours)
+        age = timezone.now() - newest
+        if age > dt.timedelta(seconds=2 * settings.AUDIT_CHECKPOINT_SECONDS) and walked.last_id not in walked.marks:
+            report.warnings.append(
+                f"the newest checkpoint is from {newest.isoformat()} ({int(age.total_seconds() // 60)} minutes ago): "
+                "rows deleted since then would not be detected (is beat running?)"
+            )
     for entry in ours:
         data = entry.data
         if data.get("last_id") is None:

@@ -16,7 +16,7 @@ from opsdash.audit.models import AuditEvent
 from opsdash.lib.clientip import client_ip
 
 # Appends take this advisory lock so two writers never chain onto the same row.
-_CHAIN_LOCK = 0x0A0D17
+CHAIN_LOCK = 0x0A0D17
 
 
 def record_event(
@@ -47,7 +47,7 @@ def record_event(
     label = actor_label or (actor.get_username() if actor is not None else "system")
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
         last = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
         prev_hash = last[1] if last else GENESIS
         with connection.cursor() as cursor:

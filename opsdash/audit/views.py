@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from opsdash.accounts import access
 from opsdash.accounts.access import has_role, require_role, visible_tenants
 from opsdash.accounts.models import Role
 from opsdash.audit import selectors
@@ -29,9 +30,11 @@ KNOWN_ACTIONS = [
 
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
-    actions = sorted(set(KNOWN_ACTIONS) | set(AuditEvent.objects.values_list("action", flat=True).distinct()))
-    form = AuditFilterForm(request.GET or None, tenants=visible_tenants(request.user).order_by("slug"), actions=actions)
     events = selectors.visible_events(request.user)
+    # Only the kinds of event this user can see: others' would tell of things out of reach.
+    seen = events.order_by().values_list("action", flat=True).distinct()
+    actions = sorted(set(KNOWN_ACTIONS) | set(seen))
+    form = AuditFilterForm(request.GET or None, tenants=visible_tenants(request.user).order_by("slug"), actions=actions)
     if form.is_bound and form.is_valid():
         events = form.apply(events)
     elif form.is_bound:
@@ -61,6 +64,7 @@ def _chain_badge() -> dict[str, object]:
             "row": broken.row_id if broken else None,
             "reason": broken.reason if broken else "",
             "checkpoints": report.checkpoints_checked,
+            "warnings": report.warnings,
             "checked_at": timezone.now(),
         }
         cache.set("audit-chain-status", status, 60)
@@ -78,7 +82,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
-        "chain": _chain_badge() if has_role(request.user, Role.ADMIN) else None,
+        # The badge speaks of the whole trail (row numbers, counts): for admins of every tenant.
+        "chain": _chain_badge() if access.has_perm(request.user, "audit.view_chain") else None,
         "own_only": not has_role(request.user, Role.ADMIN),
     }
     return render(request, "audit/audit_log.html", context)

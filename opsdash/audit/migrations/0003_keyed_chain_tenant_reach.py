@@ -99,7 +99,13 @@ def resign_chain(apps, schema_editor):
         "ip_address": None,
         "before": None,
         "after": None,
-        "detail": {"rows": rows, "previous_chain": previous, "signature": "HMAC-SHA256 with OPSDASH_AUDIT_KEY"},
+        # The old chain's last hash, to hold this re-signing against any copy of it kept elsewhere.
+        "detail": {
+            "rows": rows,
+            "previous_chain": previous,
+            "previous_last_hash": legacy.last_hash,
+            "signature": "HMAC-SHA256 with OPSDASH_AUDIT_KEY",
+        },
     }
     AuditEvent.objects.create(**event, prev_hash=prev, hash=row_hash(prev, event, key))
 
