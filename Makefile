@@ -8,13 +8,37 @@ export PORT
 
 .PHONY: demo test test-fast lint typecheck bench browser-deps db-stop db-reset clean
 
-$(BIN)/.installed: pyproject.toml
+# Every machine installs the same versions: those in the lock files, which `make lock` writes
+# from pyproject.toml (lock.txt: the runtime dependencies, what the Docker image installs;
+# dev-lock.txt: those plus the dev and demo extras). opsdash itself goes on top, editable.
+LOCK := requirements/lock.txt
+DEV_LOCK := requirements/dev-lock.txt
+
+$(BIN)/.installed: pyproject.toml $(LOCK) $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else 1)' || \
 	  { echo "opsdash needs Python 3.12 (found $$($(PYTHON) --version 2>&1) at $(PYTHON)); install it or run make PYTHON=/path/to/python3.12"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --requirement $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	@touch $@
+
+# After changing a dependency in pyproject.toml: rewrite the lock files. Versions already
+# locked stay where they still fit; `make lock LOCK_FLAGS=--upgrade` moves everything to the
+# newest versions pyproject.toml allows. The development set is resolved first and the
+# runtime set within it, so the two files never disagree on a version. Resolved for Python
+# 3.12 on every platform, whatever machine runs it.
+UV_VERSION := 0.13.10
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.12 --custom-compile-command 'make lock' $(LOCK_FLAGS)
+
+.PHONY: lock
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	@mkdir -p $(dir $(LOCK))
+	$(UV_COMPILE) --extra dev --output-file $(DEV_LOCK) pyproject.toml
+	$(UV_COMPILE) --constraint $(DEV_LOCK) --output-file $(LOCK) pyproject.toml
 
 demo: $(BIN)/.installed
 	@scripts/demo.sh

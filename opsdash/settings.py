@@ -75,7 +75,6 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
-    "auditlog",
     "axes",
     "opsdash.core",
     "opsdash.accounts",
@@ -102,7 +101,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
     # Last, so it sees the outcome of every login attempt.
     "axes.middleware.AxesMiddleware",
 ]

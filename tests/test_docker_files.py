@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
+
+from tests.test_dependencies import LOCK, locked, requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
@@ -198,6 +201,42 @@ def test_it_copies_only_files_that_exist_and_are_not_dockerignored():
         for source in args.split()[:-1]:
             assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
             assert source.split("/")[0] not in ignored, f"COPY {source} is excluded by .dockerignore"
+
+
+def every_dockerfile_instruction() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of every stage, continuations joined."""
+    text = re.sub(r"\\\n", " ", (DOCKER / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    parts = [line.partition(" ") for line in lines if line and not line.startswith("#")]
+    return [(keyword.upper(), rest.strip()) for keyword, _, rest in parts]
+
+
+def test_the_image_installs_the_runtime_lock_and_nothing_else():
+    instructions = every_dockerfile_instruction()
+    lock = str(LOCK.relative_to(ROOT))
+    copied = [args.split() for keyword, args in instructions if keyword == "COPY" and lock in args.split()[:-1]]
+    assert copied, f"the Dockerfile never copies {lock}"
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert lock.split("/")[0] not in ignored, f"{lock} is excluded by .dockerignore"
+    installs = [args for keyword, args in instructions if keyword == "RUN" and "pip install" in args]
+    assert installs, "the Dockerfile installs no dependencies"
+    for args in installs:
+        words = args.split()
+        assert words[words.index("--requirement") + 1] == lock, args
+        # Only what the lock pins: no resolution of pyproject.toml, its extras or the dev lock.
+        assert "--no-deps" in words, args
+        assert "pip check" in args, args
+        for banned in ("pyproject", "dev-lock", "[dev", "[demo", "--editable", " -e "):
+            assert banned not in args, f"{banned!r} in: RUN {args}"
+
+
+def test_the_runtime_lock_holds_no_dev_or_demo_package():
+    pinned = set(locked(LOCK))
+    assert not pinned & {"pgserver", "honcho"}
+    runtime = {canonicalize_name(r.name) for r in requirements()}
+    development = {canonicalize_name(r.name) for r in requirements("dev", "demo")} - runtime
+    assert development, "no dev or demo packages found in pyproject.toml"
+    assert not pinned & development, f"dev/demo packages in {LOCK.name}: {sorted(pinned & development)}"
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "CELERY_BROKER_URL"])

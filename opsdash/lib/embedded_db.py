@@ -4,6 +4,11 @@ The ``pgserver`` package ships Postgres binaries; we keep its data folder under
 OPSDASH_DATA_DIR and leave the server running between commands, so the second
 ``make demo`` or ``make test`` reuses it in well under a second. ``stop()`` is what
 ``make demo`` calls on the way out.
+
+pgserver is a development tool (the ``demo`` extra, which ``make`` installs), not a runtime
+dependency: settings import this module everywhere, including production images where
+DATABASE_URL is set and pgserver is not installed, so pgserver is imported only inside the
+functions that start or stop the embedded server, never at module level.
 """
 
 from __future__ import annotations
@@ -33,7 +38,16 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
+        try:
+            import pgserver  # here, not at the top: see the module docstring
+        except ModuleNotFoundError as exc:
+            if exc.name != "pgserver":
+                raise
+            raise ConfigError(
+                "DATABASE_URL is not set and the embedded Postgres (the pgserver package, in "
+                "opsdash's demo extra) is not installed; set DATABASE_URL, or install the "
+                "development dependencies with `make` (or pip install -e '.[demo]')."
+            ) from exc
 
     pgdata = pgdata_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +98,7 @@ def stop(data_dir: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # Here, not at the top: see the module docstring.
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
     user = "pgserver" if os.geteuid() == 0 else None
