@@ -32,8 +32,7 @@ KNOWN_ACTIONS = [
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
     events = selectors.visible_events(request.user)
     # Only the kinds of event this user can see: others' would tell of things out of reach.
-    seen = events.order_by().values_list("action", flat=True).distinct()
-    actions = sorted(set(KNOWN_ACTIONS) | set(seen))
+    actions = sorted(set(KNOWN_ACTIONS) | set(selectors.event_kinds(request.user)))
     form = AuditFilterForm(request.GET or None, tenants=visible_tenants(request.user).order_by("slug"), actions=actions)
     if form.is_bound and form.is_valid():
         events = form.apply(events)

@@ -129,7 +129,8 @@ def _main(argv: list[str]) -> int:
             shutil.rmtree(pgdata_dir(data_dir), ignore_errors=True)
             # The audit checkpoints describe the chain of the database just removed; kept, they
             # would make the new, empty chain look like a deleted one.
-            (data_dir / "audit-checkpoints.jsonl").unlink(missing_ok=True)
+            checkpoints = os.environ.get("OPSDASH_AUDIT_CHECKPOINT_FILE") or data_dir / "audit-checkpoints.jsonl"
+            Path(checkpoints).unlink(missing_ok=True)
             print(f"removed {pgdata_dir(data_dir)}; the next start creates an empty database.")
         else:
             print("usage: python -m opsdash.lib.embedded_db start|stop|reset|url", file=sys.stderr)
