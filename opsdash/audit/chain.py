@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 GENESIS = "0" * 64
+# Appends (and checkpoints) take this advisory lock so two writers never chain onto the same
+# row and a checkpoint never sees half of an append.
+CHAIN_LOCK = 0x0A0D17
 
 # Every column that carries meaning is hashed; the id too, so moving rows is detected.
 HASHED_FIELDS = (

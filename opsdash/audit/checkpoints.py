@@ -22,9 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from opsdash.audit.chain import GENESIS
-from opsdash.audit.models import AuditEvent
-from opsdash.audit.services import CHAIN_LOCK
+from opsdash.audit.chain import CHAIN_LOCK, GENESIS
+from opsdash.audit.models import AuditEvent, ChainVerification
 
 logger = logging.getLogger("opsdash.audit")
 
@@ -110,3 +109,47 @@ def read(path: Path | None = None) -> list[Checkpoint | Unreadable]:
             continue
         entries.append(Checkpoint(number, data))
     return entries
+
+
+def _verification_signature(fields: dict[str, Any]) -> str:
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hmac.new(settings.AUDIT_KEY, b"verification:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def _verification_fields(v: ChainVerification) -> dict[str, Any]:
+    return {
+        "checked_at": v.checked_at.isoformat(),
+        "rows": v.rows,
+        "ok": v.ok,
+        "row_id": v.row_id,
+        "reason": v.reason,
+        "checkpoints": v.checkpoints,
+        "warnings": v.warnings,
+    }
+
+
+def record_verification(report: Any) -> ChainVerification:
+    """Keep a signed summary of a full check (a selectors.ChainReport) for the audit page."""
+    broken = report.broken
+    verification = ChainVerification(
+        checked_at=timezone.now(),
+        rows=report.rows,
+        ok=broken is None,
+        row_id=broken.row_id if broken else None,
+        reason=broken.reason if broken else "",
+        checkpoints=report.checkpoints_checked,
+        warnings=list(report.warnings),
+    )
+    verification.signature = _verification_signature(_verification_fields(verification))
+    verification.save()
+    return verification
+
+
+def latest_verification() -> tuple[ChainVerification | None, bool]:
+    """The newest recorded check and whether its signature holds (a row written by someone
+    without the key, e.g. to paint a broken chain green, does not)."""
+    verification = ChainVerification.objects.order_by("-checked_at", "-id").first()
+    if verification is None:
+        return None, False
+    expected = _verification_signature(_verification_fields(verification))
+    return verification, hmac.compare_digest(expected, verification.signature)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,12 +12,11 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from opsdash.audit.chain import GENESIS, row_hash
+from opsdash.audit import checkpoints
+from opsdash.audit.chain import CHAIN_LOCK, GENESIS, row_hash
 from opsdash.audit.models import AuditEvent
+from opsdash.audit.selectors import ChainReport, chain_status
 from opsdash.lib.clientip import client_ip
-
-# Appends take this advisory lock so two writers never chain onto the same row.
-CHAIN_LOCK = 0x0A0D17
 
 
 def record_event(
@@ -94,3 +94,11 @@ def _hashed_fields(event: AuditEvent) -> dict[str, Any]:
         "after": event.after,
         "detail": event.detail,
     }
+
+
+def verify_chain(checkpoint_file: Path | None = None) -> ChainReport:
+    """Check the whole chain against its checkpoints and keep the signed result, which the
+    audit page shows."""
+    report = chain_status(checkpoint_file)
+    checkpoints.record_verification(report)
+    return report

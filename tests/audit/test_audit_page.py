@@ -18,7 +18,11 @@ def history(alice, carol, dave, acme, globex):
 
 
 def test_it_shows_every_event_to_an_admin_with_the_chain_status(client, alice, history):
+    from django.core.management import call_command
+
     client.force_login(alice)
+    assert b"chain not checked yet" in client.get("/audit/").content
+    call_command("verify_audit", stdout=io.StringIO(), stderr=io.StringIO())  # as the hourly task does
     response = client.get("/audit/")
     # The four above and alice's own login.
     assert len(response.context["page"].object_list) == 5
@@ -93,11 +97,9 @@ def test_a_viewer_exports_only_their_own_events(client, carol, history):
     assert {r["actor"] for r in rows} == {"carol"}
 
 
-def test_it_shows_a_broken_chain(client, alice, history):
-    from django.core.cache import cache
+def edit_first_row_behind_the_trigger() -> None:
     from django.db import connection
 
-    cache.clear()
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only")
@@ -105,9 +107,32 @@ def test_it_shows_a_broken_chain(client, alice, history):
             "UPDATE audit_auditevent SET actor_label = 'x' WHERE id = (SELECT min(id) FROM audit_auditevent)"
         )
         cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_append_only")
+
+
+def test_it_shows_a_broken_chain(client, alice, history):
+    from django.core.management import CommandError, call_command
+
+    edit_first_row_behind_the_trigger()
+    with pytest.raises(CommandError):
+        call_command("verify_audit", stdout=io.StringIO(), stderr=io.StringIO())
     client.force_login(alice)
     assert b"chain broken at row" in client.get("/audit/").content
-    cache.clear()
+
+
+def test_it_does_not_trust_a_check_record_written_without_the_key(client, alice, history):
+    from django.core.management import CommandError, call_command
+
+    from opsdash.audit.models import ChainVerification
+
+    edit_first_row_behind_the_trigger()
+    with pytest.raises(CommandError):
+        call_command("verify_audit", stdout=io.StringIO(), stderr=io.StringIO())
+    # Someone who can write the table but lacks the key paints the check green.
+    ChainVerification.objects.update(ok=True, row_id=None, reason="")
+    client.force_login(alice)
+    body = client.get("/audit/").content
+    assert b"chain status not signed" in body
+    assert b"chain intact" not in body
 
 
 def test_it_shows_what_changed_in_words(client, alice, carol, acme):

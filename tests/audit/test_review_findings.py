@@ -76,3 +76,17 @@ def test_a_scoped_admin_sees_no_chain_badge_and_no_foreign_event_kinds(client, g
     response = client.get("/audit/")
     assert b"tenant.secret_kind_of_event" in response.content
     assert b'data-testid="chain-status"' in response.content
+
+
+def test_the_hourly_task_records_a_signed_check_the_page_shows(client, alice):
+    from opsdash.audit.tasks import checkpoint, verify
+
+    record_event("login.success", actor=alice)
+    checkpoint.apply()
+    assert verify.apply().get() is True
+    verification, signed = checkpoints.latest_verification()
+    assert signed
+    assert verification.ok
+    assert verification.rows == 1
+    client.force_login(alice)
+    assert b"chain intact</span>" in client.get("/audit/").content

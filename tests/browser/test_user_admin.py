@@ -4,8 +4,10 @@ trail shows both steps."""
 from __future__ import annotations
 
 import re
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import expect
 
 from tests.browser.ui import settle, user_menu
@@ -60,6 +62,9 @@ def test_an_admin_creates_a_scoped_operator_who_sees_only_that_tenant(
     page.get_by_test_id("user-menu").click()
     page.get_by_role("button", name="Log out").click()
 
+    # As beat does: a checkpoint every few minutes, a full check every hour.
+    call_command("audit_checkpoint", stdout=StringIO())
+    call_command("verify_audit", stdout=StringIO(), stderr=StringIO())
     login(page, "alice")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit", exact=True).click()
     expect(page.get_by_test_id("chain-status")).to_have_text("chain intact")

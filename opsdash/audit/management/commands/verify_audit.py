@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsdash.audit.selectors import chain_status
+from opsdash.audit.services import verify_chain
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        report = chain_status(options["checkpoints"])
+        report = verify_chain(options["checkpoints"])
         if report.broken is not None:
             where = f"at row {report.broken.row_id}" if report.broken.row_id is not None else "in its checkpoints"
             raise CommandError(f"audit chain broken {where}: {report.broken.reason}.")
