@@ -140,3 +140,18 @@ def test_it_shows_what_changed_in_words(client, alice, carol, acme):
     client.post(f"/settings/users/{carol.pk}/", {"role": "operator", "tenants": ["acme"]})
     body = client.get("/audit/?action=user.role_change").content.decode()
     assert "role: viewer → operator; tenants: all → acme" in body
+
+
+def test_it_counts_at_most_the_cap_and_says_how_to_see_older_events(client, alice, monkeypatch):
+    from opsdash.audit.views import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 120)
+    for i in range(130):
+        record_event("token.create", actor=alice, detail={"n": i})
+    client.force_login(alice)
+    first = client.get("/audit/")
+    assert first.context["page"].paginator.num_pages == 3  # 121 counted, 50 a page
+    assert b'data-testid="capped"' not in first.content
+    last = client.get("/audit/?page=3")
+    assert b"narrow the filters" in last.content
+    assert not last.context["page"].has_next()
