@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from opsdash.accounts import access
-from opsdash.accounts.models import PasswordLink, RoleAssignment, ScopeHistory
+from opsdash.accounts.models import ApiToken, PasswordLink, RoleAssignment, ScopeHistory
+from opsdash.tenants.models import Tenant
 
 
 def manageable_users(acting_user: Any) -> QuerySet[Any]:
@@ -16,6 +18,22 @@ def manageable_users(acting_user: Any) -> QuerySet[Any]:
         .prefetch_related("role_assignment__tenants")
         .order_by("username")
     )
+
+
+def grantable_tenants(acting_user: Any) -> QuerySet[Tenant]:
+    """The tenants an admin may offer in a user's scope: those it sees itself, by slug
+    (access.may_grant has the last word when the form is saved)."""
+    return access.visible_tenants(acting_user).order_by("slug")
+
+
+def tokens_for_settings() -> QuerySet[ApiToken]:
+    """Every API token for the tokens page: live ones first, newest first, with their creator."""
+    return ApiToken.objects.select_related("created_by").order_by("revoked_at", "-created_at")
+
+
+def token_or_404(token_id: int) -> ApiToken:
+    """The token ``token_id``; 404 when there is none (the page is for global admins only)."""
+    return get_object_or_404(ApiToken, pk=token_id)
 
 
 def reach_of(user: Any) -> tuple[frozenset[int], bool]:

@@ -6,17 +6,12 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsdash.accounts import access, selectors, services
 from opsdash.accounts.access import require_perm
 from opsdash.accounts.forms import CreateUserForm, ScopeFields, TokenForm
-from opsdash.accounts.models import ApiToken
-
-
-def _grantable_tenants(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return access.visible_tenants(request.user).order_by("slug")
 
 
 @require_GET
@@ -30,7 +25,7 @@ def settings_users(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_perm("accounts.manage_users")
 def user_create(request: HttpRequest) -> HttpResponse:
-    form = CreateUserForm(request.POST or None, tenant_choices=_grantable_tenants(request))
+    form = CreateUserForm(request.POST or None, tenant_choices=selectors.grantable_tenants(request.user))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -63,7 +58,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     target = access.managed_user_or_404(request.user, user_id)
     scope = services.scope_of(target)
     initial = {"role": scope.role, "tenants": list(scope.tenant_slugs)} if scope else {}
-    form = ScopeFields(request.POST or None, initial=initial, tenant_choices=_grantable_tenants(request))
+    form = ScopeFields(request.POST or None, initial=initial, tenant_choices=selectors.grantable_tenants(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             reset = services.change_role(
@@ -158,8 +153,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
             acting_user=request.user, kind=form.cleaned_data["kind"], name=form.cleaned_data["name"], request=request
         )
         form = TokenForm()
-    tokens = ApiToken.objects.select_related("created_by").order_by("revoked_at", "-created_at")
-    page = Paginator(tokens, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.tokens_for_settings(), 50).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "new_secret": new_secret, "new_token": new_token}
     response = render(request, "accounts/settings_tokens.html", context)
     if new_secret:
@@ -170,7 +164,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 @require_perm("accounts.manage_tokens")
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = get_object_or_404(ApiToken, pk=token_id)
+    token = selectors.token_or_404(token_id)
     services.revoke_token(token, acting_user=request.user, request=request)
     messages.success(request, f"Revoked the {token.kind} token {token.name!r}.")
     return redirect("settings-tokens")

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsdash.accounts import access
@@ -18,7 +18,6 @@ from opsdash.actions import registry, selectors, services
 from opsdash.actions.forms import ConfirmForm
 from opsdash.actions.models import ActionRun
 from opsdash.tenants import services as tenant_services
-from opsdash.tenants.models import TenantKey
 
 
 def _action(kind: str) -> registry.Action:
@@ -130,13 +129,11 @@ def action_confirm(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 @require_GET
 @require_role(Role.VIEWER)
 def action_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.recent_runs(request.user)
     state = request.GET.get("state", "")
-    if state in ActionRun.State.values:
-        runs = runs.filter(state=state)
     tenant = request.GET.get("tenant", "")
-    if tenant:
-        runs = runs.filter(tenant__slug=tenant)
+    runs = selectors.recent_runs(
+        request.user, state=state if state in ActionRun.State.values else "", tenant_slug=tenant
+    )
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
     pending = selectors.awaiting_approval(request.user) if has_role(request.user, Role.ADMIN) else []
     context = {"page": page, "pending": pending, "states": ActionRun.State.choices, "state": state, "tenant": tenant}
@@ -173,8 +170,8 @@ def _decide(request: HttpRequest, run_id: int, perm: str, change: Any, done: str
 
 
 def _operate_perm(run_id: int) -> str:
-    run = ActionRun.objects.filter(pk=run_id).only("kind").first()
-    action = registry.get(run.kind) if run else None
+    kind = selectors.kind_of_run(run_id)
+    action = registry.get(kind) if kind else None
     return action.permission if action else services.APPROVE_PERMISSION
 
 
@@ -209,7 +206,7 @@ def action_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 def tenant_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
     tenant = tenant_for(request.user, slug, "tenants.operate_tenant")
-    key = get_object_or_404(TenantKey, pk=key_id, tenant=tenant)
+    key = selectors.tenant_key_or_404(tenant, key_id)
     try:
         tenant_services.revoke_key(key, acting_user=request.user, request=request)
     except tenant_services.TenantChangeError as exc:

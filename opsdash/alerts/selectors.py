@@ -22,6 +22,7 @@ from opsdash.lib.timerange import MINUTE_GRAIN_MAX_SPAN, TimeRange
 from opsdash.telemetry import rollups
 from opsdash.telemetry import selectors as telemetry
 from opsdash.telemetry.filters import Filters
+from opsdash.tenants.models import Tenant
 
 # --- Alerts ---------------------------------------------------------------------------------
 
@@ -39,6 +40,26 @@ def alert_for(user: Any, alert_id: int) -> Alert:
     if alert is None or not access.has_perm(user, "alerts.view_alert", alert):
         raise Http404("No such alert.")
     return alert
+
+
+def filtered_alerts(user: Any, *, rule: str = "", severity: str = "", tenant: Tenant | None = None) -> QuerySet[Alert]:
+    """The alerts ``user`` may see, narrowed to a rule, a severity and a tenant when given
+    (in every state: the list's tabs count them per state)."""
+    alerts = visible_alerts(user)
+    if rule:
+        alerts = alerts.filter(rule=rule)
+    if severity:
+        alerts = alerts.filter(severity=severity)
+    if tenant is not None:
+        alerts = alerts.filter(tenant=tenant)
+    return alerts
+
+
+def in_state(alerts: QuerySet[Alert], state: str) -> QuerySet[Alert]:
+    """The alerts in ``state``, in the list's order: resolved ones by when they were
+    resolved, the others by when they opened, newest first."""
+    order = ("-resolved_at", "-id") if state == Alert.State.RESOLVED else ("-opened_at", "-id")
+    return alerts.filter(state=state).order_by(*order)
 
 
 def state_counts(alerts: QuerySet[Alert]) -> dict[str, int]:
@@ -304,6 +325,23 @@ def manageable_slos(user: Any) -> QuerySet[Slo]:
         return slos
     ids = access.scope_tenant_ids(user) or frozenset()
     return slos.filter(tenant_id__in=ids)
+
+
+def managed_slo_or_404(user: Any, slo_id: int) -> Slo:
+    """SLO ``slo_id`` if ``user`` may change it (see manageable_slos); 404 otherwise."""
+    slo = manageable_slos(user).filter(pk=slo_id).first()
+    if slo is None:
+        raise Http404("No such SLO.")
+    return slo
+
+
+def budget_tenants(user: Any) -> list[Tenant]:
+    """The tenants whose budgets ``user`` may set (those it administers), by slug."""
+    return [
+        t
+        for t in access.visible_tenants(user).order_by("slug")
+        if access.has_perm(user, "tenants.administer_tenant", t)
+    ]
 
 
 # --- Evals ----------------------------------------------------------------------------------

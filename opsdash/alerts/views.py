@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +20,7 @@ from opsdash.accounts.models import Role
 from opsdash.alerts import selectors, services
 from opsdash.alerts.forms import BudgetForm, SloForm
 from opsdash.alerts.models import RULES, Alert, Slo
+from opsdash.tenants import selectors as tenant_selectors
 
 PAGE_SIZE = 50
 # The open list refreshes itself this often (htmx), so a new alert shows without a reload.
@@ -52,7 +53,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "rules": RULES.items(),
         "severities": Alert.Severity.choices,
-        "tenants": access.visible_tenants(request.user).order_by("slug"),
+        "tenants": tenant_selectors.tenant_list(request.user),
         "refresh_seconds": REFRESH_SECONDS,
     }
     status = 200
@@ -62,16 +63,11 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         chosen = {"state": Alert.State.OPEN, "rule": "", "severity": "", "tenant": None}
         context["filter_error"] = str(exc)
         status = 400
-    alerts = selectors.visible_alerts(request.user)
-    if chosen["rule"]:
-        alerts = alerts.filter(rule=chosen["rule"])
-    if chosen["severity"]:
-        alerts = alerts.filter(severity=chosen["severity"])
-    if chosen["tenant"] is not None:
-        alerts = alerts.filter(tenant=chosen["tenant"])
-    listed = alerts.filter(state=chosen["state"])
-    order = ["-resolved_at", "-id"] if chosen["state"] == Alert.State.RESOLVED else ["-opened_at", "-id"]
-    page = Paginator(listed.order_by(*order), PAGE_SIZE).get_page(request.GET.get("page"))
+    alerts = selectors.filtered_alerts(
+        request.user, rule=chosen["rule"], severity=chosen["severity"], tenant=chosen["tenant"]
+    )
+    listed = selectors.in_state(alerts, chosen["state"])
+    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
     for alert in page.object_list:
         alert.can_acknowledge = alert.state == Alert.State.OPEN and access.has_perm(  # type: ignore[attr-defined]
             request.user, "alerts.acknowledge_alert", alert
@@ -117,16 +113,9 @@ def _slo_form(request: HttpRequest, instance: Slo | None = None) -> SloForm:
     return SloForm(
         request.POST or None,
         instance=instance,
-        tenant_choices=access.visible_tenants(request.user).order_by("slug"),
+        tenant_choices=tenant_selectors.tenant_list(request.user),
         allow_all_tenants=access.may_see_global_numbers(request.user),
     )
-
-
-def _managed_slo(request: HttpRequest, slo_id: int) -> Slo:
-    slo = selectors.manageable_slos(request.user).filter(pk=slo_id).first()
-    if slo is None:
-        raise Http404("No such SLO.")
-    return slo
 
 
 @require_GET
@@ -160,7 +149,7 @@ def slo_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_perm("alerts.manage_settings")
 def slo_edit(request: HttpRequest, slo_id: int) -> HttpResponse:
-    slo = _managed_slo(request, slo_id)
+    slo = selectors.managed_slo_or_404(request.user, slo_id)
     form = _slo_form(request, slo)
     saved = _save_slo(request, form, "Saved the SLO for {slo}.")
     if saved is not None:
@@ -172,7 +161,7 @@ def slo_edit(request: HttpRequest, slo_id: int) -> HttpResponse:
 @require_POST
 @require_perm("alerts.manage_settings")
 def slo_set_enabled(request: HttpRequest, slo_id: int) -> HttpResponse:
-    slo = _managed_slo(request, slo_id)
+    slo = selectors.managed_slo_or_404(request.user, slo_id)
     enabled = request.POST.get("enabled") == "1"
     services.set_slo_enabled(slo, enabled=enabled, acting_user=request.user, request=request)
     word = "enabled" if enabled else "disabled; its open alerts are resolved"
@@ -184,11 +173,7 @@ def slo_set_enabled(request: HttpRequest, slo_id: int) -> HttpResponse:
 
 
 def _budget_rows(request: HttpRequest, invalid: tuple[str, BudgetForm] | None = None) -> list[dict[str, Any]]:
-    tenants = [
-        t
-        for t in access.visible_tenants(request.user).order_by("slug")
-        if access.has_perm(request.user, "tenants.administer_tenant", t)
-    ]
+    tenants = selectors.budget_tenants(request.user)
     spend = selectors.spend_by_tenant(timezone.now())
     rows = []
     for tenant in tenants:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from opsdash.accounts.access import access_of
+from opsdash.accounts.access import access_of, visible_tenants
 from opsdash.audit import checkpoints
 from opsdash.audit.chain import HASHED_FIELDS, ChainBreak, walk
 from opsdash.audit.models import AuditEvent
@@ -142,3 +142,19 @@ def event_kinds(user: Any) -> list[str]:
             )
             return [row[0] for row in cursor.fetchall()]
     return list(visible_events(user).order_by().values_list("action", flat=True).distinct())
+
+
+def count_at_most(events: QuerySet[AuditEvent], limit: int) -> int:
+    """How many of ``events`` there are, counting no further than ``limit`` (a bounded read
+    where an exact count of a long trail would read all of it)."""
+    return events[:limit].count()
+
+
+def in_id_order(events: QuerySet[AuditEvent], chunk_size: int = 2000) -> Iterator[AuditEvent]:
+    """``events`` oldest first, streamed in chunks (for the CSV export)."""
+    return events.order_by("id").iterator(chunk_size=chunk_size)
+
+
+def tenant_slugs(user: Any) -> dict[int, str]:
+    """Slug by id of the tenants ``user`` sees, to name the tenants an event touches."""
+    return dict(visible_tenants(user).values_list("id", "slug"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -14,13 +15,14 @@ from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET
 
 from opsdash.accounts import access
-from opsdash.accounts.access import has_role, require_role, visible_tenants
+from opsdash.accounts.access import has_role, require_role
 from opsdash.accounts.models import Role
 from opsdash.audit import checkpoints, selectors
 from opsdash.audit.forms import AuditFilterForm
 from opsdash.audit.models import AuditEvent
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
+from opsdash.tenants import selectors as tenant_selectors
 
 KNOWN_ACTIONS = [
     "login.success", "login.failure", "logout",
@@ -35,7 +37,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEven
     events = selectors.visible_events(request.user)
     # Only the kinds of event this user can see: others' would tell of things out of reach.
     actions = sorted(set(KNOWN_ACTIONS) | set(selectors.event_kinds(request.user)))
-    form = AuditFilterForm(request.GET or None, tenants=visible_tenants(request.user).order_by("slug"), actions=actions)
+    form = AuditFilterForm(request.GET or None, tenants=tenant_selectors.tenant_list(request.user), actions=actions)
     if form.is_bound and form.is_valid():
         events = form.apply(events)
     elif form.is_bound:
@@ -51,15 +53,11 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP + 1].count()  # type: ignore[attr-defined]
+        return selectors.count_at_most(cast(QuerySet[AuditEvent], self.object_list), self.CAP + 1)
 
     @property
     def capped(self) -> bool:
         return self.count > self.CAP
-
-
-def _slugs(request: HttpRequest) -> dict[int, str]:
-    return dict(visible_tenants(request.user).values_list("id", "slug"))
 
 
 def _touched(event: AuditEvent, slugs: dict[int, str]) -> str:
@@ -95,7 +93,7 @@ def _chain_badge() -> dict[str, object]:
 def audit_log(request: HttpRequest) -> HttpResponse:
     form, events = _filtered(request)
     page = CappedPaginator(events, 50).get_page(request.GET.get("page"))
-    slugs = _slugs(request)
+    slugs = selectors.tenant_slugs(request.user)
     for event in page.object_list:
         event.touched = _touched(event, slugs)  # type: ignore[attr-defined]
     context = {
@@ -126,11 +124,11 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     header = ["id", "ts", "actor", "action", "object_type", "object_id", "object", "tenant", "tenants", "ip",
               "before", "after", "detail", "hash"]  # fmt: skip
-    slugs = _slugs(request)
+    slugs = selectors.tenant_slugs(request.user)
 
     def rows():  # type: ignore[no-untyped-def]
         yield writer.writerow(header)
-        for e in events.order_by("id").iterator(chunk_size=2000):  # type: ignore[attr-defined]
+        for e in selectors.in_id_order(events, chunk_size=2000):
             # Names, labels and JSON come from people: a cell must never run as a formula.
             yield writer.writerow(safe_row([
                 e.id, e.ts.isoformat(), e.actor_label, e.action, e.object_type, e.object_id, e.object_label,

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsdash.accounts.access import require_perm
@@ -72,21 +72,21 @@ def _detail_context(request: HttpRequest, channel: Channel) -> dict[str, Any]:
 @require_GET
 @require_perm(MANAGE)
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel.objects.select_related("created_by"), pk=channel_id)
+    channel = selectors.channel_with_creator_or_404(channel_id)
     return render(request, "notifications/channel_detail.html", _detail_context(request, channel))
 
 
 @require_GET
 @require_perm(MANAGE)
 def channel_deliveries(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     return render(request, "notifications/channel_detail.html#deliveries", _detail_context(request, channel))
 
 
 @require_http_methods(["GET", "POST"])
 @require_perm(MANAGE)
 def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     form = ChannelForm(request.POST or None, channel=channel)
     if request.method == "POST" and form.is_valid():
         try:
@@ -103,7 +103,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
 @require_POST
 @require_perm(MANAGE)
 def channel_set_enabled(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     value = request.POST.get("enabled")
     if value not in ("0", "1"):
         return HttpResponseBadRequest("The form field 'enabled' must be 1 (enable) or 0 (disable).")
@@ -117,7 +117,7 @@ def channel_set_enabled(request: HttpRequest, channel_id: int) -> HttpResponse:
 @require_POST
 @require_perm(MANAGE)
 def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     if channel.kind != Channel.Kind.WEBHOOK:
         return HttpResponseBadRequest("Only webhook channels have a signing secret.")
     secret = services.rotate_secret(channel, acting_user=request.user, request=request)
@@ -127,7 +127,7 @@ def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse
 @require_POST
 @require_perm(MANAGE)
 def channel_send_test(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     delivery = services.send_test(channel, acting_user=request.user, request=request)
     messages.success(request, f"Sent test notification #{delivery.pk}; its result appears in the delivery log.")
     return redirect("channel-detail", channel_id=channel.pk)
@@ -136,7 +136,7 @@ def channel_send_test(request: HttpRequest, channel_id: int) -> HttpResponse:
 @require_POST
 @require_perm(MANAGE)
 def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = selectors.channel_or_404(channel_id)
     name = channel.name
     if request.POST.get("confirm", "").strip() != name:
         messages.error(request, "Type the channel's name exactly to delete it.")

@@ -10,10 +10,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from opsdash.accounts.access import require_role, visible_tenants
+from opsdash.accounts.access import require_role
 from opsdash.accounts.models import Role
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
+from opsdash.tenants import selectors as tenant_selectors
 from opsdash.web import dashboards
 from opsdash.web.filters import FilterError, Filters, parse_filters
 from opsdash.web.overview import extra_tiles
@@ -35,7 +36,7 @@ def render_dashboard(
     """Full page, or only its panels for an htmx filter change; a bad filter is a 400
     that says what was wrong, with the filter bar still there to fix it."""
     context: dict[str, Any] = {
-        "tenants": visible_tenants(request.user).order_by("slug"),
+        "tenants": tenant_selectors.tenant_list(request.user),
         "range_choices": RANGE_CHOICES,
         "default_range": "24h",
         **(extra or {}),
