@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -64,9 +64,7 @@ def ingest_events(records: list[object]) -> IngestResult:
     if not isinstance(records, list):
         records = list(records)
     now = timezone.now()
-    slugs = {slug for r in records if type(r) is dict and type(slug := r.get("tenant")) is str}
-    tenants = tenants_by_slug(slugs)  # type: ignore[arg-type]
-    valid, problems = validate_events(records, tenants, now, partitions.retention_cutoff(now))
+    valid, problems = validate_events(records, tenants_by_slug, now, partitions.retention_cutoff(now))
     result = IngestResult(rejected=[Rejection(index, p.field, p.error) for index, p in problems])
 
     unique: list[ValidEvent] = []
@@ -107,7 +105,7 @@ post_save.connect(forget_tenants, sender=Tenant, dispatch_uid="ingest-forget-ten
 post_delete.connect(forget_tenants, sender=Tenant, dispatch_uid="ingest-forget-tenants-delete")
 
 
-def tenants_by_slug(slugs: Iterable[str]) -> dict[str, TenantInfo]:
+def tenants_by_slug(slugs: Collection[str]) -> dict[str, TenantInfo]:
     global _tenant_ids_since
     now = time.monotonic()
     if now - _tenant_ids_since > TENANT_CACHE_SECONDS:

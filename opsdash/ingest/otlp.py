@@ -269,8 +269,8 @@ class _Lookup:
 
 
 def _clean_string(target: str, value: str) -> str:
-    # Ingest checks the fields it stores, but the tenant slug is looked up first, and a
-    # NUL or lone surrogate in it would fail in the database rather than as bad data.
+    # The contract (validation.py) refuses such text as well; refusing it here reports
+    # the span like the mapping's other problems, before anything else reads the value.
     if problem := bad_text(value):
         raise SpanRejected(target, problem)
     return value

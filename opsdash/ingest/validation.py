@@ -1,23 +1,45 @@
-"""Field rules of the Event contract (DESIGN.md, Interfaces), checked per record.
+"""The ingest contract (DESIGN.md, Interfaces: Event, Eval result), declared once.
 
-Written for throughput: one pass per record, type checks by identity (``type(v) is
-str``), precompiled patterns, and errors returned as values rather than raised, so the
-happy path of a 1,000-event batch costs a few milliseconds. Each record gets at most one
-rejection, naming the first field that is wrong.
+``EventIn`` and ``EvalResultIn`` are msgspec Structs whose annotations carry the field
+rules: types, required or optional, lengths, ranges, the status and severity choices.
+``msgspec.convert`` applies them in C, one record at a time. The rules that msgspec
+cannot say cheaply, or that span fields or need the outside world, are explicit
+post-checks here, in this order:
+
+- text: every string field (found from the declaration) is text Postgres can store, with
+  no NUL character and no lone surrogate;
+- ``ts``: an RFC 3339 date-time with an offset that names a real instant, at most 5
+  minutes in the future and, for events, not older than the retention;
+- ``tenant``: a tenant that exists (looked up once per batch, for well-formed records);
+- ``ttft_ms``: at most ``latency_ms``.
+
+Every way in goes through this one path: the JSON and NDJSON API (ingest/api.py,
+ingest/evals_api.py), the OTLP mapping (ingest/otlp.py) and ``manage.py ingest`` all
+reach ``validate_events`` or ``validate_results``.
+
+A rejected record gets one ``Problem(field, error)``. msgspec says where the record broke
+(``$.safety[0].kind``); ``explain`` then words the reason from the same declaration (the
+field's type and its ``Meta``), so a message cannot disagree with the rule it reports.
+Regular expressions are avoided on purpose: a ``Meta(pattern=...)`` costs about a
+microsecond per string, which would double the cost of validating an event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+import operator
+import re
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from functools import cache
+from typing import Annotated, Any, Literal, NamedTuple, get_args
+
+import msgspec
+from msgspec import Meta
+from msgspec import inspect as mi
 
 from opsdash.lib.hashing import keyed_hash
-
-STATUSES = frozenset({"ok", "error", "timeout", "rate_limited", "blocked"})
-SEVERITIES = frozenset({"low", "medium", "high", "critical"})
 
 MAX_LATENCY_MS = 3_600_000
 MAX_TOKENS = 100_000_000
@@ -26,17 +48,87 @@ MAX_FUTURE = dt.timedelta(minutes=5)
 MAX_SAFETY_FLAGS = 20
 MAX_TEXT = 100_000  # input, output
 MAX_DETAIL = 2_000  # safety detail
+MAX_EVAL_DETAIL = 10_000
 
-# (field, max length) of the optional strings; required ones are checked inline.
-OPTIONAL_STRINGS = (
-    ("provider", 100),
-    ("prompt_id", 200),
-    ("prompt_version", 100),
-    ("conversation_id", 200),
-    ("trace_id", 128),
-)
+TS_EXAMPLE = "2025-01-31T12:00:00Z"
 
-_fromiso = dt.datetime.fromisoformat
+Status = Literal["ok", "error", "timeout", "rate_limited", "blocked"]
+Severity = Literal["low", "medium", "high", "critical"]
+STATUSES = frozenset(get_args(Status))
+SEVERITIES = frozenset(get_args(Severity))
+
+
+def _text(max_length: int, min_length: int = 1) -> Meta:
+    return Meta(min_length=min_length, max_length=max_length)
+
+
+# Its shape and instant are post-checks (parse_ts).
+Timestamp = Annotated[str, Meta(extra={"type": "an RFC 3339 timestamp string"})]
+Slug = Annotated[str, Meta(extra={"type": "a tenant slug string"})]
+Milliseconds = Annotated[float, Meta(ge=0, le=MAX_LATENCY_MS)]
+Tokens = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
+Usd = Annotated[float, Meta(ge=0, le=MAX_COST_USD)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+Text = Annotated[str, _text(MAX_TEXT, min_length=0)]
+
+
+class SafetyFlagIn(msgspec.Struct, gc=False):
+    kind: Annotated[str, _text(50)]
+    # A missing severity is reported as a wrong choice ("...; got null"), as it always was.
+    severity: Annotated[Severity, Meta(extra={"null_is_a_value": True})]
+    detail: Annotated[str, _text(MAX_DETAIL, min_length=0)] | None = None
+
+
+FlagList = Annotated[
+    list[Annotated[SafetyFlagIn, Meta(extra={"type": "an object with kind, severity and detail"})]],
+    Meta(max_length=MAX_SAFETY_FLAGS, extra={"items": "flags"}),
+]
+
+
+class EventIn(msgspec.Struct, gc=False):
+    """One LLM call as a producer sends it. Unknown fields are ignored."""
+
+    event_id: Annotated[str, _text(128)]
+    ts: Timestamp
+    tenant: Slug
+    route: Annotated[str, _text(200)]
+    model: Annotated[str, _text(200)]
+    status: Status
+    latency_ms: Milliseconds
+    input_tokens: Tokens
+    output_tokens: Tokens
+    ttft_ms: Milliseconds | None = None  # and at most latency_ms (post-check)
+    cost_usd: Usd | None = None
+    cache_hit: bool | None = None  # null is false
+    provider: Annotated[str, _text(100)] | None = None
+    prompt_id: Annotated[str, _text(200)] | None = None
+    prompt_version: Annotated[str, _text(100)] | None = None
+    conversation_id: Annotated[str, _text(200)] | None = None
+    trace_id: Annotated[str, _text(128)] | None = None
+    safety: FlagList | None = None
+    user: Annotated[str, _text(256)] | None = None
+    input: Text | None = None  # an empty text is no text
+    output: Text | None = None
+
+
+class EvalResultIn(msgspec.Struct, gc=False):
+    """One eval case result from CI. Unknown fields are ignored."""
+
+    run_id: Annotated[str, _text(128)]
+    suite: Annotated[str, _text(200)]
+    prompt_id: Annotated[str, _text(200)]
+    prompt_version: Annotated[str, _text(100)]
+    model: Annotated[str, _text(200)]
+    case_id: Annotated[str, _text(200)]
+    metric: Annotated[str, _text(100)]
+    ts: Timestamp
+    passed: bool
+    model_hash: Annotated[str, _text(128)] | None = None
+    language: Annotated[str, _text(35)] | None = None
+    score: Fraction | None = None
+    threshold: Fraction | None = None
+    cost_usd: Usd | None = None
+    detail: Annotated[str, _text(MAX_EVAL_DETAIL, min_length=0)] | None = None
 
 
 class TenantInfo(NamedTuple):
@@ -63,6 +155,302 @@ class ValidEvent:
         self.user: str | None = None
 
 
+# --- the one path -------------------------------------------------------------------------------
+
+_convert = msgspec.convert
+_ValidationError = msgspec.ValidationError
+_fromiso = dt.datetime.fromisoformat
+
+
+def _string_fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
+    return tuple(f.name for f in mi.type_info(struct).fields if isinstance(_unwrap(f.type)[0], mi.StrType))  # type: ignore[attr-defined]
+
+
+def validate_events(
+    records: list[object],
+    tenants: Callable[[Collection[str]], Mapping[str, TenantInfo]],
+    now: dt.datetime,
+    oldest: dt.datetime | None,
+) -> tuple[list[ValidEvent], list[tuple[int, Problem]]]:
+    """The valid events of ``records`` and a problem for each other one, by index.
+
+    ``tenants`` maps slugs to the tenants that exist; it is called once, after the field
+    rules, so that only the slugs of well-formed records are looked up.
+    """
+    decoded: list[tuple[int, EventIn]] = []
+    problems: list[tuple[int, Problem]] = []
+    convert, strings, join = _convert, _EVENT_STRINGS, "".join
+    for index, record in enumerate(records):
+        try:
+            event = convert(record, EventIn)
+        except _ValidationError as exc:
+            problems.append((index, explain(EventIn, record, exc)))
+            continue
+        # All the strings at once: one scan of one string in the common case.
+        text = join(filter(None, strings(event)))
+        if "\x00" in text or not text.isascii() or event.safety:
+            problem = _bad_strings(event, _EVENT_STRING_NAMES)
+            if problem is not None:
+                problems.append((index, problem))
+                continue
+        decoded.append((index, event))
+    known = tenants({event.tenant for _, event in decoded}) if decoded else {}
+    valid: list[ValidEvent] = []
+    late = False
+    for index, event in decoded:
+        checked = _post_check(index, event, known, now, oldest)
+        if type(checked) is ValidEvent:
+            valid.append(checked)
+        else:
+            problems.append((index, checked))  # type: ignore[arg-type]
+            late = True
+    if late:
+        problems.sort(key=lambda p: p[0])
+    return valid, problems
+
+
+def _bad_strings(item: msgspec.Struct, names: tuple[str, ...]) -> Problem | None:
+    """The first string field of ``item`` that Postgres cannot store, in declaration order."""
+    for name in names:
+        value = getattr(item, name)
+        if value is not None and (bad := bad_text(value)):
+            return Problem(name, bad)
+    for position, flag in enumerate(getattr(item, "safety", None) or ()):
+        if problem := _bad_strings(flag, _FLAG_STRING_NAMES):
+            return Problem(f"safety[{position}].{problem.field}", problem.error)
+    return None
+
+
+def _post_check(
+    index: int, e: EventIn, tenants: Mapping[str, TenantInfo], now: dt.datetime, oldest: dt.datetime | None
+) -> ValidEvent | Problem:
+    ts = parse_ts(e.ts, now, oldest)
+    if type(ts) is Problem:
+        return ts
+    tenant = tenants.get(e.tenant)
+    if tenant is None:
+        return Problem("tenant", f"unknown tenant {e.tenant[:80]!r}")
+    latency, ttft = e.latency_ms, e.ttft_ms
+    if ttft is not None and ttft > latency:
+        return Problem("ttft_ms", f"must not exceed latency_ms ({_number(latency)}), got {_number(ttft)}")
+    cost = e.cost_usd
+    user = e.user
+    flags = e.safety
+    event = ValidEvent(
+        index,
+        [
+            ts,
+            tenant.id,
+            e.event_id,
+            e.route,
+            e.model,
+            e.provider,
+            e.prompt_id,
+            e.prompt_version,
+            e.status,
+            latency,
+            ttft,
+            e.input_tokens,
+            e.output_tokens,
+            # repr() keeps the digits the producer sent (0.1 stays 0.1, not its binary cousin).
+            Decimal(repr(cost)) if cost is not None else None,
+            e.cache_hit is True,
+            e.conversation_id,
+            e.trace_id,
+            keyed_hash(user) if user is not None else None,
+            len(flags) if flags else 0,
+        ],
+        tenant,
+    )
+    if flags:
+        event.safety = [(f.kind, f.severity, f.detail or "") for f in flags]
+    if user is not None:
+        event.user = user
+    if e.input:
+        event.input = e.input
+    if e.output:
+        event.output = e.output
+    return event
+
+
+def validate_results(records: list[object], now: dt.datetime) -> list[tuple[Any, ...] | Problem]:
+    """For each record, its row in ``evals.services.FIELDS`` order or its problem."""
+    out: list[tuple[Any, ...] | Problem] = []
+    for record in records:
+        try:
+            r = _convert(record, EvalResultIn)
+        except _ValidationError as exc:
+            out.append(explain(EvalResultIn, record, exc))
+            continue
+        problem = _bad_strings(r, _RESULT_STRING_NAMES)
+        if problem is not None:
+            out.append(problem)
+            continue
+        ts = parse_ts(r.ts, now, None)
+        if type(ts) is Problem:
+            out.append(ts)
+            continue
+        cost = r.cost_usd
+        out.append(
+            (
+                r.run_id,
+                ts,
+                r.suite,
+                r.prompt_id,
+                r.prompt_version,
+                r.model,
+                r.model_hash or "",
+                r.case_id,
+                r.metric,
+                r.passed,
+                r.score,
+                r.threshold,
+                r.language or "",
+                Decimal(repr(cost)) if cost is not None else None,
+                r.detail or "",
+            )
+        )
+    return out
+
+
+def rfc3339_shape(v: str) -> bool:
+    """YYYY-MM-DD, 'T' (or 't' or a space), HH:MM:SS, an optional .fraction, then Z or ±HH:MM.
+
+    Positional checks rather than a regular expression: ingest checks one per event;
+    ``fromisoformat`` then checks the digits and their ranges.
+    """
+    n = len(v)
+    return (
+        n >= 20
+        and v.isascii()
+        and v[4] == "-"
+        and v[7] == "-"
+        and v[10] in "Tt "
+        and v[13] == ":"
+        and v[16] == ":"
+        and (v[-1] in "Zz" or (v[-6] in "+-" and v[-3] == ":"))
+        and (n == 20 or v[19] in ".+-")
+    )
+
+
+def parse_ts(value: str, now: dt.datetime, oldest: dt.datetime | None, name: str = "ts") -> dt.datetime | Problem:
+    """The instant of an RFC 3339 date-time with an offset, within the time rules."""
+    if not rfc3339_shape(value):
+        return Problem(name, f"must be an RFC 3339 timestamp with an offset, e.g. {TS_EXAMPLE}")
+    try:
+        # fromisoformat checks the digits' ranges (no February 30th, no second 61).
+        ts = _fromiso(value if value[-1] != "z" else value[:-1] + "Z")
+    except ValueError as exc:
+        return Problem(name, f"is not a valid timestamp: {exc}")
+    if ts - now > MAX_FUTURE:
+        return Problem(name, "is more than 5 minutes in the future")
+    if oldest is not None and ts < oldest:
+        return Problem(name, f"is older than the retention ({(now - oldest).days} days)")
+    return ts
+
+
+# --- wording a rejection from the declaration ---------------------------------------------------
+
+_WHERE = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
+_MISSING = re.compile(r"\AObject missing required field `(?P<name>[^`]+)`")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_CHOICES = {frozenset(get_args(t)): get_args(t) for t in (Status, Severity)}  # declared order
+_ROOT = {EventIn: "event", EvalResultIn: "result"}
+
+
+def explain(struct: type[msgspec.Struct], record: object, exc: msgspec.ValidationError) -> Problem:
+    """The field and reason of the first rule ``record`` breaks, as ``exc`` located it."""
+    message = str(exc)
+    where = _WHERE.search(message)
+    path = where["path"] if where else ""
+    missing = _MISSING.match(message)
+    if missing:
+        path += "." + missing["name"]
+    steps = [(name, int(i) if i else None) for name, i in _STEP.findall(path)]
+    if not steps:
+        return Problem(_ROOT[struct], f"must be an object, got {type_name(record)}")
+    value: Any = record
+    info: Any = _struct_info(struct)
+    for name, position in steps:
+        if name:
+            value = value.get(name) if type(value) is dict else None
+            info = _field_type(info, name)
+        else:
+            value = value[position] if type(value) is list and position is not None else None  # type: ignore[index]
+            info = _unwrap(info)[0].item_type
+    field = path.lstrip(".")
+    declared, extra = _unwrap(info)
+    reason = _reason(declared, extra, value) if value is not None or extra.get("null_is_a_value") else "is required"
+    # Never silent: should the wording miss a rule, msgspec's own words still say it.
+    return Problem(field, reason or message.split(" - at ")[0])
+
+
+@cache
+def _struct_info(struct: type[msgspec.Struct]) -> mi.StructType:
+    info = mi.type_info(struct)
+    assert isinstance(info, mi.StructType)
+    return info
+
+
+def _field_type(info: Any, name: str) -> Any:
+    struct, _ = _unwrap(info)
+    for field in struct.fields:
+        if field.name == name:
+            return field.type
+    raise LookupError(name)
+
+
+def _unwrap(info: Any) -> tuple[Any, dict[str, Any]]:
+    """The declared type without ``| None`` and Meta wrappers, and the Meta extras."""
+    extra: dict[str, Any] = {}
+    while True:
+        if isinstance(info, mi.UnionType):
+            info = next(t for t in info.types if not isinstance(t, mi.NoneType))
+        elif isinstance(info, mi.Metadata):
+            extra = {**(info.extra or {}), **extra}
+            info = info.type
+        else:
+            return info, extra
+
+
+def _reason(info: Any, extra: dict[str, Any], value: object) -> str | None:
+    kind = type(value)
+    if isinstance(info, mi.StrType):
+        if kind is not str:
+            return f"must be {extra.get('type', 'a string')}, got {type_name(value)}"
+        size = len(value)  # type: ignore[arg-type]
+        if (info.max_length is not None and size > info.max_length) or (
+            info.min_length is not None and size < info.min_length
+        ):
+            if info.min_length:
+                return f"must be {info.min_length} to {info.max_length} characters, got {size}"
+            return f"must be at most {info.max_length:,} characters, got {size:,}"
+        return None
+    if isinstance(info, mi.IntType):
+        if kind is not int:
+            return f"must be an integer, got {type_name(value)}"
+        return f"must be between {info.ge:,} and {info.le:,}, got {value}"
+    if isinstance(info, mi.FloatType):
+        if kind is not float and kind is not int:
+            return f"must be a number, got {type_name(value)}"
+        if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
+            return "must be a finite number (NaN and Infinity are not allowed)"
+        return f"must be between {info.ge:g} and {info.le:g}, got {value}"
+    if isinstance(info, mi.BoolType):
+        return f"must be true or false, got {type_name(value)}"
+    if isinstance(info, mi.LiteralType):
+        choices = _CHOICES.get(frozenset(info.values), info.values)
+        shown = repr(value[:40]) if kind is str else type_name(value)  # type: ignore[index]
+        return f"must be one of {', '.join(map(str, choices))}; got {shown}"
+    if isinstance(info, mi.ListType):
+        if kind is not list:
+            return f"must be a list, got {type_name(value)}"
+        return f"must have at most {info.max_length} {extra.get('items', 'items')}, got {len(value)}"  # type: ignore[arg-type]
+    if isinstance(info, mi.StructType):
+        return f"must be {extra.get('type', 'an object')}, got {type_name(value)}"
+    return None
+
+
 def bad_text(value: str) -> str | None:
     """Why a string cannot be stored as Postgres text, if it cannot."""
     if "\x00" in value:
@@ -72,34 +460,6 @@ def bad_text(value: str) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "is not valid UTF-8 (lone surrogate)"
-    return None
-
-
-def check_string(value: object, name: str, max_len: int) -> Problem | None:
-    if type(value) is not str:
-        return Problem(name, f"must be a string, got {type_name(value)}")
-    if not 0 < len(value) <= max_len:
-        return Problem(name, f"must be 1 to {max_len} characters, got {len(value)}")
-    bad = bad_text(value)
-    return Problem(name, bad) if bad else None
-
-
-def check_number(value: object, name: str, low: float, high: float) -> Problem | None:
-    kind = type(value)
-    if kind is not float and kind is not int:
-        return Problem(name, f"must be a number, got {type_name(value)}")
-    if not low <= value <= high:  # type: ignore[operator]
-        if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
-            return Problem(name, "must be a finite number (NaN and Infinity are not allowed)")
-        return Problem(name, f"must be between {low:g} and {high:g}, got {value}")
-    return None
-
-
-def check_integer(value: object, name: str, low: int, high: int) -> Problem | None:
-    if type(value) is not int:
-        return Problem(name, f"must be an integer, got {type_name(value)}")
-    if not low <= value <= high:
-        return Problem(name, f"must be between {low:,} and {high:,}, got {value}")
     return None
 
 
@@ -116,343 +476,12 @@ def type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _rfc3339_shape(v: str) -> bool:
-    """YYYY-MM-DD, 'T' (or space), HH:MM:SS, an optional .fraction, then Z or +HH:MM.
-
-    Positional checks rather than a regular expression: ingest parses one per event.
-    """
-    n = len(v)
-    return (
-        n >= 20
-        and v[4] == "-"
-        and v[7] == "-"
-        and v[10] in "Tt "
-        and v[13] == ":"
-        and v[16] == ":"
-        and (v[-1] in "Zz" or (v[-6] in "+-" and v[-3] == ":"))
-        and (n == 20 or v[19] in ".+-")
-    )
+def _number(value: float) -> str:
+    """A number as the producer wrote it: 100, not 100.0, for a whole number."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
-def parse_ts(value: object, now: dt.datetime, oldest: dt.datetime | None, name: str = "ts") -> dt.datetime | Problem:
-    if type(value) is not str:
-        return Problem(name, f"must be an RFC 3339 timestamp string, got {type_name(value)}")
-    if not _rfc3339_shape(value):
-        return Problem(name, "must be an RFC 3339 timestamp with an offset, e.g. 2025-01-31T12:00:00Z")
-    try:
-        # fromisoformat checks the digits and ranges; the shape check made it strict.
-        ts = _fromiso(value if value[-1] != "z" else value[:-1] + "Z")
-    except ValueError as exc:
-        return Problem(name, f"is not a valid timestamp: {exc}")
-    if ts - now > MAX_FUTURE:
-        return Problem(name, "is more than 5 minutes in the future")
-    if oldest is not None and ts < oldest:
-        return Problem(name, f"is older than the retention ({(now - oldest).days} days)")
-    return ts
-
-
-def validate_events(
-    records: list[object],
-    tenants: Mapping[str, TenantInfo],
-    now: dt.datetime,
-    oldest: dt.datetime,
-) -> tuple[list[ValidEvent], list[tuple[int, Problem]]]:
-    valid: list[ValidEvent] = []
-    problems: list[tuple[int, Problem]] = []
-    fast = _fast_path
-    for index, record in enumerate(records):
-        result = fast(index, record, tenants, now, oldest) or _validate(index, record, tenants, now, oldest)
-        if type(result) is ValidEvent:
-            valid.append(result)
-        else:
-            problems.append((index, result))  # type: ignore[arg-type]
-    return valid, problems
-
-
-_RARE = ("safety", "user", "input", "output")
-
-
-def _fast_path(
-    index: int,
-    rec: object,
-    tenants: Mapping[str, TenantInfo],
-    now: dt.datetime,
-    oldest: dt.datetime,
-) -> ValidEvent | None:
-    """The common event (ASCII strings, no text, flags or user) in one expression.
-
-    Answers None whenever it is not sure, and ``_validate`` decides, with the message;
-    it never accepts what ``_validate`` would refuse.
-    """
-    if type(rec) is not dict:
-        return None
-    get = rec.get
-    event_id, route, model = get("event_id"), get("route"), get("model")
-    slug, status, ts = get("tenant"), get("status"), get("ts")
-    latency, ttft = get("latency_ms"), get("ttft_ms")
-    tokens_in, tokens_out = get("input_tokens"), get("output_tokens")
-    if not (
-        type(event_id) is str
-        and 0 < len(event_id) <= 128
-        and event_id.isascii()
-        and "\x00" not in event_id
-        and type(route) is str
-        and 0 < len(route) <= 200
-        and route.isascii()
-        and "\x00" not in route
-        and type(model) is str
-        and 0 < len(model) <= 200
-        and model.isascii()
-        and "\x00" not in model
-        and type(slug) is str
-        and type(status) is str
-        and status in STATUSES
-        and (type(latency) is float or type(latency) is int)
-        and 0 <= latency <= MAX_LATENCY_MS
-        and (ttft is None or ((type(ttft) is float or type(ttft) is int) and 0 <= ttft <= latency))
-        and type(tokens_in) is int
-        and 0 <= tokens_in <= MAX_TOKENS
-        and type(tokens_out) is int
-        and 0 <= tokens_out <= MAX_TOKENS
-        and type(ts) is str
-        and _rfc3339_shape(ts)
-    ):
-        return None
-    tenant = tenants.get(slug)
-    if tenant is None:
-        return None
-    for name in _RARE:
-        if name in rec:
-            return None
-    optional = []
-    for name, max_len in OPTIONAL_STRINGS:
-        value = get(name)
-        if value is not None and not (
-            type(value) is str and 0 < len(value) <= max_len and value.isascii() and "\x00" not in value
-        ):
-            return None
-        optional.append(value)
-    cost = get("cost_usd")
-    if cost is not None:
-        if not ((type(cost) is float or type(cost) is int) and 0 <= cost <= MAX_COST_USD):
-            return None
-        cost = Decimal(repr(cost)) if type(cost) is float else Decimal(cost)
-    cache_hit = get("cache_hit", False)
-    if cache_hit is None:
-        cache_hit = False
-    elif type(cache_hit) is not bool:
-        return None
-    try:
-        moment = _fromiso(ts if ts[-1] != "z" else ts[:-1] + "Z")
-    except ValueError:
-        return None
-    if moment - now > MAX_FUTURE or moment < oldest:
-        return None
-    return ValidEvent(
-        index,
-        [
-            moment,
-            tenant.id,
-            event_id,
-            route,
-            model,
-            optional[0],
-            optional[1],
-            optional[2],
-            status,
-            float(latency),
-            float(ttft) if ttft is not None else None,
-            tokens_in,
-            tokens_out,
-            cost,
-            cache_hit,
-            optional[3],
-            optional[4],
-            None,
-            0,
-        ],
-        tenant,
-    )
-
-
-def _validate(
-    index: int,
-    rec: object,
-    tenants: Mapping[str, TenantInfo],
-    now: dt.datetime,
-    oldest: dt.datetime,
-) -> ValidEvent | Problem:
-    if type(rec) is not dict:
-        return Problem("event", f"must be an object, got {type_name(rec)}")
-    get = rec.get
-
-    event_id = get("event_id")
-    if event_id is None:
-        return Problem("event_id", "is required")
-    if problem := check_string(event_id, "event_id", 128):
-        return problem
-
-    ts = get("ts")
-    if ts is None:
-        return Problem("ts", "is required")
-    ts = parse_ts(ts, now, oldest)
-    if type(ts) is Problem:
-        return ts
-
-    slug = get("tenant")
-    if slug is None:
-        return Problem("tenant", "is required")
-    tenant = tenants.get(slug) if type(slug) is str else None
-    if tenant is None:
-        if type(slug) is not str:
-            return Problem("tenant", f"must be a tenant slug string, got {type_name(slug)}")
-        return Problem("tenant", f"unknown tenant {slug[:80]!r}")
-
-    route = get("route")
-    if route is None:
-        return Problem("route", "is required")
-    if problem := check_string(route, "route", 200):
-        return problem
-    model = get("model")
-    if model is None:
-        return Problem("model", "is required")
-    if problem := check_string(model, "model", 200):
-        return problem
-
-    status = get("status")
-    if status is None:
-        return Problem("status", "is required")
-    if type(status) is not str or status not in STATUSES:
-        shown = repr(status[:40]) if type(status) is str else type_name(status)
-        return Problem("status", f"must be one of ok, error, timeout, rate_limited, blocked; got {shown}")
-
-    latency = get("latency_ms")
-    if latency is None:
-        return Problem("latency_ms", "is required")
-    if problem := check_number(latency, "latency_ms", 0, MAX_LATENCY_MS):
-        return problem
-    ttft = get("ttft_ms")
-    if ttft is not None:
-        if problem := check_number(ttft, "ttft_ms", 0, MAX_LATENCY_MS):
-            return problem
-        if ttft > latency:
-            return Problem("ttft_ms", f"must not exceed latency_ms ({latency}), got {ttft}")
-        ttft = float(ttft)
-
-    input_tokens = get("input_tokens")
-    if input_tokens is None:
-        return Problem("input_tokens", "is required")
-    if problem := check_integer(input_tokens, "input_tokens", 0, MAX_TOKENS):
-        return problem
-    output_tokens = get("output_tokens")
-    if output_tokens is None:
-        return Problem("output_tokens", "is required")
-    if problem := check_integer(output_tokens, "output_tokens", 0, MAX_TOKENS):
-        return problem
-
-    cost = get("cost_usd")
-    if cost is not None:
-        if problem := check_number(cost, "cost_usd", 0, MAX_COST_USD):
-            return problem
-        # repr() keeps the digits the producer sent (0.1 stays 0.1, not its binary cousin).
-        cost = Decimal(repr(cost)) if type(cost) is float else Decimal(cost)
-
-    cache_hit = get("cache_hit", False)
-    if cache_hit is None:
-        cache_hit = False
-    elif type(cache_hit) is not bool:
-        return Problem("cache_hit", f"must be true or false, got {type_name(cache_hit)}")
-
-    optional: list[str | None] = []
-    for name, max_len in OPTIONAL_STRINGS:
-        value = get(name)
-        if value is not None and (problem := check_string(value, name, max_len)):
-            return problem
-        optional.append(value)
-
-    user = get("user")
-    if user is not None and (problem := check_string(user, "user", 256)):
-        return problem
-
-    safety = get("safety")
-    flags: list[tuple[str, str, str]] = []
-    if safety is not None:
-        if type(safety) is not list:
-            return Problem("safety", f"must be a list, got {type_name(safety)}")
-        if len(safety) > MAX_SAFETY_FLAGS:
-            return Problem("safety", f"must have at most {MAX_SAFETY_FLAGS} flags, got {len(safety)}")
-        for position, flag in enumerate(safety):
-            checked = _check_flag(flag, f"safety[{position}]")
-            if type(checked) is Problem:
-                return checked
-            flags.append(checked)  # type: ignore[arg-type]
-
-    texts: list[str | None] = []
-    for name in ("input", "output"):
-        value = get(name)
-        if value is not None:
-            if type(value) is not str:
-                return Problem(name, f"must be a string, got {type_name(value)}")
-            if len(value) > MAX_TEXT:
-                return Problem(name, f"must be at most {MAX_TEXT:,} characters, got {len(value):,}")
-            if bad := bad_text(value):
-                return Problem(name, bad)
-            if not value:
-                value = None
-        texts.append(value)
-
-    provider, prompt_id, prompt_version, conversation_id, trace_id = optional
-    event = ValidEvent(
-        index,
-        [
-            ts,
-            tenant.id,
-            event_id,
-            route,
-            model,
-            provider,
-            prompt_id,
-            prompt_version,
-            status,
-            float(latency),
-            ttft,
-            input_tokens,
-            output_tokens,
-            cost,
-            cache_hit,
-            conversation_id,
-            trace_id,
-            keyed_hash(user) if user is not None else None,
-            len(flags),
-        ],
-        tenant,
-    )
-    if flags:
-        event.safety = flags
-    event.input, event.output = texts
-    event.user = user
-    return event
-
-
-def _check_flag(flag: object, where: str) -> tuple[str, str, str] | Problem:
-    if type(flag) is not dict:
-        return Problem(where, f"must be an object with kind, severity and detail, got {type_name(flag)}")
-    kind = flag.get("kind")
-    if kind is None:
-        return Problem(f"{where}.kind", "is required")
-    if problem := check_string(kind, f"{where}.kind", 50):
-        return problem
-    severity = flag.get("severity")
-    if type(severity) is not str or severity not in SEVERITIES:
-        shown = repr(severity[:40]) if type(severity) is str else type_name(severity)
-        return Problem(f"{where}.severity", f"must be one of low, medium, high, critical; got {shown}")
-    detail = flag.get("detail")
-    if detail is None:
-        detail = ""
-    elif type(detail) is not str:
-        return Problem(f"{where}.detail", f"must be a string, got {type_name(detail)}")
-    elif len(detail) > MAX_DETAIL:
-        return Problem(f"{where}.detail", f"must be at most {MAX_DETAIL:,} characters, got {len(detail):,}")
-    elif bad := bad_text(detail):
-        return Problem(f"{where}.detail", bad)
-    return kind, severity, detail
+_EVENT_STRING_NAMES = _string_fields(EventIn)
+_FLAG_STRING_NAMES = _string_fields(SafetyFlagIn)
+_RESULT_STRING_NAMES = _string_fields(EvalResultIn)
+_EVENT_STRINGS = operator.attrgetter(*_EVENT_STRING_NAMES)
