@@ -58,6 +58,12 @@ test: $(BIN)/.installed browser-deps
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not browser and not worker"
 
+# The clock-sensitive tests at midnight, month starts and ends (Feb 28/29 too) and each
+# 3 hours of a day, a pytest run per instant (OPSDASH_TEST_NOW); DATABASE_URL passes through.
+.PHONY: test-clock-sweep
+test-clock-sweep: $(BIN)/.installed
+	@scripts/test-clock-sweep.sh
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check opsdash tests bench
 	$(BIN)/ruff format --check opsdash tests bench

@@ -3,13 +3,127 @@ dave outsider (a viewer limited to another tenant), and eve with no role at all.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import os
+import random
+from collections.abc import Iterator
+
+import numpy as np
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
+from hypothesis import settings as hypothesis_settings
 
 from opsdash.accounts.models import Role, RoleAssignment, ScopeHistory
 from opsdash.tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+# --- The clock and the random seeds ---------------------------------------------------------
+#
+# Every test runs at one pinned instant, the same on every machine at every hour: a test that
+# passes once passes at 21:40 UTC, on the 1st and on Feb 29 too, or fails there every time.
+# OPSDASH_TEST_NOW moves that instant (make test-clock-sweep runs the clock-sensitive tests at
+# the hours and dates that broke before). The clock ticks from there: tests that wait for a
+# deadline, a lease or a fold need time to pass, and a frozen clock would hang them or give
+# every row of a test the same timestamp (and ties no test asked for).
+#
+# The pin is applied around each test's whole run, setup to teardown, so the package- and
+# module-scoped fixtures that build data (tests/dashboards' traffic, seed_demo's loaded demo)
+# are set up at the same instant as the test that reads it; collection runs frozen at the
+# instant, so a module-level NOW is that instant too. The demo generator, the factories and
+# the application all read django.utils.timezone.now() (or datetime.now()), both of which
+# time-machine moves, in this process and its threads (the live server's too).
+#
+# Tests marked real_clock run on the machine's clock, as do browser and worker tests: Chromium
+# and `celery worker` are other processes, which time-machine cannot move, and their
+# timestamps (cookie expiry, heartbeats, job times) must agree with the test's.
+
+DEFAULT_TEST_NOW = "2026-11-18T14:30:00Z"
+DEFAULT_TEST_SEED = 20261118
+REAL_CLOCK_MARKERS = ("real_clock", "browser", "worker")
+
+
+@functools.cache
+def pinned_now() -> dt.datetime:
+    """The instant every test starts at: OPSDASH_TEST_NOW (ISO 8601 with an offset) or the default."""
+    raw = os.environ.get("OPSDASH_TEST_NOW", "").strip() or DEFAULT_TEST_NOW
+    try:
+        instant = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise pytest.UsageError(f"OPSDASH_TEST_NOW={raw!r} is not ISO 8601, e.g. 2026-12-31T23:55:00Z") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"OPSDASH_TEST_NOW={raw!r} needs a UTC offset, such as 2026-12-31T23:55:00Z")
+    return instant.astimezone(dt.UTC)
+
+
+@functools.cache
+def random_seed() -> int:
+    """The seed of `random` and numpy's global generator at the start of every test."""
+    raw = os.environ.get("OPSDASH_TEST_SEED", "").strip()
+    try:
+        return int(raw) if raw else DEFAULT_TEST_SEED
+    except ValueError:
+        raise pytest.UsageError(f"OPSDASH_TEST_SEED={raw!r} is not an integer") from None
+
+
+# Hypothesis draws the same examples on every run (derived from each test's name); failures
+# print the example and a reproduce blob. OPSDASH_HYPOTHESIS_PROFILE=explore searches afresh.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("OPSDASH_HYPOTHESIS_PROFILE", "deterministic")
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def uses_real_clock(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in REAL_CLOCK_MARKERS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_clock: runs on the machine's clock instead of the pinned test clock (tests/conftest.py)"
+    )
+    pinned_now(), random_seed()  # a bad OPSDASH_TEST_NOW or OPSDASH_TEST_SEED stops the run here
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"clock: pinned at {pinned_now():%Y-%m-%dT%H:%M:%SZ} (ticking; OPSDASH_TEST_NOW to move it; "
+        f"real_clock, browser and worker tests on the machine's clock)",
+        f"random seed: {random_seed()} (OPSDASH_TEST_SEED); hypothesis profile: {HYPOTHESIS_PROFILE}",
+    ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[None]:
+    with time_machine.travel(pinned_now(), tick=False):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    random.seed(random_seed())
+    np.random.seed(random_seed() % 2**32)  # for code on numpy's global generator
+    if uses_real_clock(item):
+        return (yield)
+    with time_machine.travel(pinned_now(), tick=True) as traveller:
+        item.stash[_clock_key] = traveller
+        try:
+            return (yield)
+        finally:
+            del item.stash[_clock_key]
+
+
+_clock_key = pytest.StashKey[time_machine.Traveller]()
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request: pytest.FixtureRequest) -> time_machine.Traveller | None:
+    """The test's clock: started at pinned_now() and ticking (``pinned_clock.shift(...)`` and
+    ``.move_to(...)`` move it); None for a test on the machine's clock."""
+    return request.node.stash.get(_clock_key, None)
 
 
 def _flush_past_the_audit_guard() -> None:

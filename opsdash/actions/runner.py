@@ -31,17 +31,21 @@ log = logging.getLogger(__name__)
 
 def claim(run_id: int) -> int | None:
     """Take the run for this worker; returns the attempt number, or None when it is not ours to run."""
+    # The application's clock, not the database's: the heartbeats this compares with are
+    # written and read with it elsewhere (RunContext, stalled_run_ids); the two may disagree.
+    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE actions_actionrun
-               SET state = 'running', attempt = attempt + 1, heartbeat_at = now(),
-                   started_at = COALESCE(started_at, now())
-             WHERE id = %s
-               AND (state = 'queued' OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => %s)))
+               SET state = 'running', attempt = attempt + 1, heartbeat_at = %(now)s,
+                   started_at = COALESCE(started_at, %(now)s)
+             WHERE id = %(id)s
+               AND (state = 'queued'
+                    OR (state = 'running' AND heartbeat_at < %(now)s - make_interval(secs => %(lease)s)))
             RETURNING attempt
             """,
-            [run_id, settings.ACTIONS_LEASE_SECONDS],
+            {"now": now, "id": run_id, "lease": settings.ACTIONS_LEASE_SECONDS},
         )
         row = cursor.fetchone()
     return row[0] if row else None

@@ -269,7 +269,7 @@ def _budget_rule(
     if percent >= 100 and tenant.hard_stop:
         target = alert or (
             Alert.objects.filter(rule=use.rule, subject=f"tenant:{tenant.pk}", period=use.period)
-            .order_by("-level", "-opened_at")
+            .order_by("-level", "-opened_at", "-id")
             .first()
         )
         if target is not None:
@@ -375,7 +375,7 @@ def _release(alert: Alert, tenant: Tenant, uses: dict[str, BudgetUse], now: dt.d
         successor = (
             Alert.objects.select_for_update()
             .filter(rule=other.rule, tenant=tenant, period=other.period)
-            .order_by("-level", "-opened_at")
+            .order_by("-level", "-opened_at", "-id")
             .first()
         )
         if successor is not None:
@@ -547,7 +547,7 @@ def evaluate_evals(now: dt.datetime, report: Report, notify: bool = True) -> Non
     unresolved = {a.subject: a for a in Alert.objects.filter(rule=EVAL_FAILING).exclude(state=Alert.State.RESOLVED)}
     firing: set[str] = set()
     for prompt_id, runs in selectors.latest_eval_runs(now - EVAL_LOOKBACK, now).items():
-        failing = sorted((r for r in runs if r.pass_rate < threshold), key=lambda r: r.pass_rate)
+        failing = sorted((r for r in runs if r.pass_rate < threshold), key=lambda r: (r.pass_rate, r.suite, r.run_id))
         if not failing:
             continue
         version = runs[0].prompt_version

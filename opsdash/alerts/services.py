@@ -140,7 +140,7 @@ def open_or_keep(raised: Raised, *, now: dt.datetime | None = None, notify: bool
             resolved_reason=CLEARED,
             resolved_at__gte=now - REOPEN_WITHIN,
         )
-        .order_by("-resolved_at")
+        .order_by("-resolved_at", "-id")
         .first()
     )
     if recent is not None:

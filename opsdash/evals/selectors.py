@@ -91,7 +91,7 @@ def prompt_versions(start: dt.datetime, end: dt.datetime, prompt_id: str = "") -
         return []
     for key, s in stats.items():
         s.results, s.failures = int(s.results), int(s.failures)
-        s.failing_metrics = sorted(metrics[key], key=lambda item: -item[1] / item[2])
+        s.failing_metrics = sorted(metrics[key], key=lambda item: (-item[1] / item[2], item[0]))
     _attach_previous_versions(stats)
     return sorted(stats.values(), key=lambda s: (-s.failure_rate, -s.results, s.prompt))
 
@@ -135,7 +135,7 @@ def runs_of(prompt_id: str, prompt_version: str, start: dt.datetime, end: dt.dat
         .filter(prompt_version=prompt_version)
         .values("run_id", "suite", "model")
         .annotate(started=Min("first_ts"), total=Sum("results"), failed=Sum("failures"), most=Max("results"))
-        .order_by("-started")
+        .order_by("-started", "-run_id", "suite", "model")
     )
     return [
         {

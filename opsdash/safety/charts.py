@@ -9,7 +9,7 @@ from opsdash.lib.plotting import PALETTE, figure, numbers, times
 def stacked(
     steps: list[dt.datetime], series: dict[str, list[int]], unit: str, colours: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    ordered = sorted(series.items(), key=lambda kv: -sum(kv[1])) if not colours else list(series.items())
+    ordered = sorted(series.items(), key=lambda kv: (-sum(kv[1]), kv[0])) if not colours else list(series.items())
     x = times(steps)
     traces = [
         {

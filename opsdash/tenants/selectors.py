@@ -22,7 +22,7 @@ def tenants_in(ids: Collection[int] | None) -> QuerySet[Tenant]:
 
 
 def keys_of(tenant: Tenant) -> QuerySet[TenantKey]:
-    return tenant.keys.order_by("-created_at")
+    return tenant.keys.order_by("-created_at", "-id")
 
 
 def slugs_by_id(ids: Collection[int]) -> dict[int, str]:

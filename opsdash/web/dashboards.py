@@ -142,7 +142,8 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
                 "query": f.query(**{by: key}),
             }
         )
-    rows.sort(key=lambda r: -(r["p95"] or 0))
+    # Slowest first; equal p95 (one histogram bucket) by name, so the table has one order.
+    rows.sort(key=lambda r: (-(r["p95"] or 0), str(r["key"])))
     context["slowest"] = rows[:20]
     return context
 
@@ -154,7 +155,7 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     step = dt.timedelta(days=1) if f.range.span > dt.timedelta(days=2) else None
     # The biggest spenders of the range get a bar each, the rest one bar: read per step for
     # those tenants only, and the rest as everything less them.
-    ranked = sorted((r for r in table if r["totals"].requests), key=lambda r: -r["totals"].cost_usd)
+    ranked = sorted((r for r in table if r["totals"].requests), key=lambda r: (-r["totals"].cost_usd, r["tenant"].slug))
     top = [r["tenant"] for r in ranked[:STACKED_TENANTS]]
     stacks: dict[str, np.ndarray] = {}
     if top:
@@ -172,7 +173,7 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
         stacks["other tenants"] = np.where(np.abs(rest) < 1e-9, 0.0, rest)
 
     by_model = selectors.totals_by(f, "model", with_quantiles=False)
-    model_rows = sorted(by_model.items(), key=lambda kv: -float(kv[1].cost_usd))
+    model_rows = sorted(by_model.items(), key=lambda kv: (-float(kv[1].cost_usd), str(kv[0])))
     unknown = sum(t.cost_unknown for t in by_model.values())
     return {
         "stacked": charts.stacked_cost(steps, stacks),
@@ -224,5 +225,5 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
         )
     # Biggest month to date first; early in a month, when that is near nothing for all,
     # spend in the range decides (then the slug).
-    rows.sort(key=lambda r: (-float(r["month"]), -float(r["totals"].cost_usd or 0)))
+    rows.sort(key=lambda r: (-float(r["month"]), -float(r["totals"].cost_usd or 0), r["tenant"].slug))
     return rows

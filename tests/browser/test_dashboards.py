@@ -32,24 +32,19 @@ def traffic(transactional_db, acme, globex):
 
 def back(page) -> None:
     """The Back button. htmx answers it by loading that URL afresh from the server; wait
-    until that new document has loaded (a marker on the old window is gone)."""
-    from playwright.sync_api import Error
+    until that new document has loaded (the mark put on the old one is gone)."""
+    from playwright.sync_api import Error, expect
 
-    page.evaluate("window.__before_back = true")
+    page.evaluate("document.documentElement.dataset.beforeBack = 'true'")
     try:
         page.go_back(wait_until="commit")
     except Error as exc:  # the reload replaces the history navigation Playwright watched
         if "ERR_ABORTED" not in str(exc):
             raise
-    # Polled from here: wait_for_function would eval a string in the page, which the CSP refuses.
-    for _ in range(100):
-        try:
-            if page.evaluate("() => !window.__before_back && document.readyState === 'complete'"):
-                return
-        except Error:  # the old document went away mid-call
-            pass
-        page.wait_for_timeout(100)
-    raise AssertionError("the page did not reload after Back")
+    # Playwright retries the locator across the reload until the old document is gone
+    # (wait_for_function would eval a string in the page, which the CSP refuses).
+    expect(page.locator("html[data-before-back]"), "the page did not reload after Back").to_have_count(0)
+    page.wait_for_load_state("load")
 
 
 def drawn(page, chart_id: str):

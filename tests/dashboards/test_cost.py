@@ -71,6 +71,7 @@ def test_it_pages_the_tenant_table_biggest_spenders_first(client, alice, traffic
     slugs = [r["tenant"].slug for r in first.context["page"]]
     assert len(slugs) == 50
     assert set(slugs[:2]) == {"north", "south"}  # the only ones with spend
+    assert slugs[2:] == [f"quiet-{i:02d}" for i in range(48)]  # no spend at all: by slug
     assert b"Page 1 of 2" in first.content
     second = client.get("/cost/?range=24h&page=2")
     assert len(second.context["page"]) == 5

@@ -20,6 +20,27 @@ def test_it_ranks_routes_by_p95_matching_raw_events(client, alice, traffic):
     assert response.context["slowest"][0]["key"] == "/summarize"
 
 
+def test_routes_with_the_same_p95_are_listed_by_name(client, alice, traffic, monkeypatch):
+    import dataclasses
+
+    from opsdash.telemetry import selectors
+
+    read = selectors.totals_by
+
+    def tied(*args, **kwargs):
+        # Every route in the same histogram bucket, handed over in reverse order of name.
+        totals = read(*args, **kwargs)
+        return {
+            key: dataclasses.replace(t, quantile_values={**t.quantile_values, 0.95: 512.0})
+            for key, t in sorted(totals.items(), reverse=True)
+        }
+
+    monkeypatch.setattr(selectors, "totals_by", tied)
+    client.force_login(alice)
+    response = client.get("/latency/?range=24h&by=route")
+    assert [r["key"] for r in response.context["slowest"]] == ["/chat", "/search", "/summarize"]
+
+
 def test_it_breaks_down_by_model_within_a_tenant(client, alice, traffic):
     client.force_login(alice)
     response = client.get("/latency/?range=24h&by=model&tenant=south")

@@ -60,3 +60,11 @@ def test_a_scoped_viewer_sees_only_their_flags(client, southie, flags):
 def test_it_shows_an_empty_state(client, alice, db, traffic):
     client.force_login(alice)
     assert b"No safety flags in this range" in client.get("/safety/?range=1h").content
+
+
+def test_kinds_with_the_same_count_stack_in_the_order_of_their_names():
+    from opsdash.safety.charts import stacked
+
+    steps = [timezone.now() - dt.timedelta(hours=h) for h in (2, 1)]
+    chart = stacked(steps, {"toxicity": [1, 1], "jailbreak": [0, 2], "pii": [2, 0], "spam": [3, 3]}, "flags")
+    assert [trace["name"] for trace in chart["data"]] == ["spam", "jailbreak", "pii", "toxicity"]

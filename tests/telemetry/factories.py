@@ -8,6 +8,7 @@ import itertools
 
 import orjson
 from django.db import connection
+from django.utils import timezone
 
 from opsdash.knowledge.models import Conversation, Message
 from opsdash.safety.models import SafetyFlag
@@ -22,10 +23,11 @@ def rfc3339(ts: dt.datetime) -> str:
 
 
 def make_event(tenant: str = "acme", **fields: object) -> dict[str, object]:
-    """A valid event one minute old; keyword arguments replace or add fields."""
+    """A valid event one minute old (by the test clock, tests/conftest.py); keyword arguments
+    replace or add fields."""
     event: dict[str, object] = {
         "event_id": f"ev-{next(_serial)}",
-        "ts": rfc3339(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)),
+        "ts": rfc3339(timezone.now() - dt.timedelta(minutes=1)),
         "tenant": tenant,
         "route": "/chat",
         "model": "gpt-4o-mini",
