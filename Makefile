@@ -77,6 +77,7 @@ bench: $(BIN)/.installed
 
 db-stop:
 	@$(BIN)/python -m opsdash.lib.embedded_db stop
+	@$(BIN)/python -m opsdash.lib.embedded_broker stop
 
 db-reset:
 	@$(BIN)/python -m opsdash.lib.embedded_db reset

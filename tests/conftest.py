@@ -306,10 +306,11 @@ class WorkerProcess:
 
 @pytest.fixture
 def celery_worker_process(tmp_path, transactional_db):
-    """Start real `celery worker` processes on the test database and a private filesystem
-    broker folder: ``start(env={...})`` returns a WorkerProcess. While the fixture lives,
-    this process sends its tasks (e.g. the ones sent on commit by a view under test) to
-    that same folder, so they reach the worker and nobody else's."""
+    """Start real `celery worker` processes on the test database and a private embedded
+    broker (the default one, a Redis of this test's own on a socket under tmp_path):
+    ``start(env={...})`` returns a WorkerProcess. While the fixture lives, this process
+    sends its tasks (e.g. the ones sent on commit by a view under test) to that same
+    broker, so they reach the worker and nobody else's."""
     import subprocess
     import sys
     from pathlib import Path
@@ -317,19 +318,10 @@ def celery_worker_process(tmp_path, transactional_db):
     from django.conf import settings
 
     from opsdash.celery import app
+    from opsdash.lib import embedded_broker
 
     root = Path(__file__).resolve().parents[1]
-    broker = tmp_path / "broker"
-    options = {
-        "data_folder_in": str(broker / "queue"),
-        "data_folder_out": str(broker / "queue"),
-        "processed_folder": str(broker / "processed"),
-        "control_folder": str(broker / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
-    for key in ("data_folder_in", "processed_folder", "control_folder"):
-        Path(options[key]).mkdir(parents=True, exist_ok=True)
+    # The workers find the same server from OPSDASH_DATA_DIR=tmp_path.
     saved = app.conf.broker_url, app.conf.broker_transport_options
 
     def use_broker(url, transport_options) -> None:  # type: ignore[no-untyped-def]
@@ -338,7 +330,7 @@ def celery_worker_process(tmp_path, transactional_db):
         app._pool = None
         app.amqp._producer_pool = None
 
-    use_broker("filesystem://", options)
+    use_broker(embedded_broker.url(tmp_path), embedded_broker.transport_options(tmp_path))
     workers: list[WorkerProcess] = []
 
     def start(env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
@@ -384,3 +376,4 @@ def celery_worker_process(tmp_path, transactional_db):
         for worker in workers:
             worker.stop()
         use_broker(*saved)
+        embedded_broker.stop(tmp_path)

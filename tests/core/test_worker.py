@@ -1,9 +1,8 @@
-"""A real Celery worker process consumes tasks through the real (filesystem) broker."""
+"""A real Celery worker process consumes tasks through the real (embedded Redis) broker."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -29,7 +28,8 @@ def test_it_runs_a_task_in_a_real_worker_process(celery_worker_process):
     Heartbeat.objects.all().delete()
     heartbeat.delay()
     assert wait_for(lambda: Heartbeat.objects.filter(name="worker").exists()), "the worker never ran the task"
-    # The broker folder is empty again: the message was consumed and acknowledged.
-    queue = Path(app.conf.broker_transport_options["data_folder_in"])
-    assert queue != Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")), "a private folder"
-    assert wait_for(lambda: not any(queue.glob("*.msg")), 10)
+    # The queue is empty again: the message was consumed and acknowledged.
+    assert app.conf.broker_url != settings.CELERY_BROKER_URL, "a private broker"
+    with app.connection_for_read() as connection:
+        redis = connection.default_channel.client
+        assert wait_for(lambda: redis.llen("celery") == 0 and redis.hlen("unacked") == 0, 10)
