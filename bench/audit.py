@@ -22,12 +22,13 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import base_url, drop_database, log, recreate_database  # noqa: E402
+from bench.scratch import base_url, drop_database, log, recreate_database
 
 BENCH_DB = "opsdash_bench_audit"
 
@@ -133,9 +134,9 @@ def main() -> None:
         from django.contrib.auth import get_user_model
 
         User = get_user_model()
-        alice = User.objects.create_user("alice", password="x")
+        alice = User.objects.create_user("alice")
         RoleAssignment.objects.create(user=alice, role=Role.ADMIN)
-        grace = User.objects.create_user("grace", password="x")
+        grace = User.objects.create_user("grace")
         RoleAssignment.objects.create(user=grace, role=Role.ADMIN).tenants.set([tenants[0]])
 
         appends = []
@@ -148,15 +149,16 @@ def main() -> None:
         bulk_load(args.rows - 2000, [t.pk for t in tenants], alice.pk)
         log(f"bulk-loaded {args.rows - 2000} signed rows in {time.perf_counter() - started:.1f} s")
 
+        checkpoint_file = Path(tempfile.mkdtemp()) / "checkpoints.jsonl"
         started = time.perf_counter()
-        checkpoint = checkpoints.write(Path(f"/tmp/{BENCH_DB}-checkpoints.jsonl"))
+        checkpoint = checkpoints.write(checkpoint_file)
         checkpoint_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         out = io.StringIO()
-        call_command("verify_audit", "--checkpoints", f"/tmp/{BENCH_DB}-checkpoints.jsonl", stdout=out)
+        call_command("verify_audit", "--checkpoints", str(checkpoint_file), stdout=out)
         verify_s = time.perf_counter() - started
         log(out.getvalue().strip() + f" in {verify_s:.1f} s")
-        Path(f"/tmp/{BENCH_DB}-checkpoints.jsonl").unlink(missing_ok=True)
+        checkpoint_file.unlink(missing_ok=True)
 
         client = Client()
         pages = {}
