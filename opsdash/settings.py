@@ -2,7 +2,7 @@
 
 Every variable is read once here through ``opsdash.lib.env``, which refuses bad
 values with a sentence naming the variable. With nothing set, opsdash runs for
-development: an embedded Postgres and a filesystem broker under OPSDASH_DATA_DIR.
+development: an embedded Postgres and an embedded Redis broker under OPSDASH_DATA_DIR.
 """
 
 from __future__ import annotations

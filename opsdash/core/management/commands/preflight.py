@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if not ok:
             raise CommandError(
                 f"cannot reach the Celery broker at {redact_url(settings.CELERY_BROKER_URL)} ({detail}); "
-                "check CELERY_BROKER_URL, or unset it to use the built-in filesystem broker."
+                "check CELERY_BROKER_URL, or unset it to use the embedded broker."
             )
         if options["port"]:
             message = port_in_use_message(options["host"], options["port"])
