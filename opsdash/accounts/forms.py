@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from opsdash.accounts.models import ApiToken, Role
+from opsdash.accounts.services import AccessError, validate_username
 from opsdash.tenants.models import Tenant
 
 
@@ -41,8 +42,6 @@ class CreateUserForm(ScopeFields):
     field_order = ["username", "email", "role", "tenants", "password"]
 
     def clean_username(self) -> str:
-        from opsdash.accounts.services import AccessError, validate_username
-
         try:
             username = validate_username(self.cleaned_data["username"])
         except AccessError as exc:
