@@ -12,7 +12,6 @@ unreadable body, 401 bad token, 413 too large, 415 wrong content type or encodin
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,13 +26,13 @@ from django.views.decorators.http import require_POST
 from opsdash.accounts import tokens
 from opsdash.accounts.models import ApiToken
 from opsdash.http import json_error
+from opsdash.ingest import decode
 from opsdash.ingest.events import IngestResult, Rejection, ingest_events
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
-CHUNK = 64 * 1024
 
 
 class BadRequest(Exception):
@@ -71,52 +70,22 @@ class Batch:
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
     """The request body, decompressed, refusing more than ``limit`` bytes either way."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
-        raise BadRequest(415, "unsupported content encoding", f"{encoding!r}; send gzip or no encoding")
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+        return decode.read_body(request, limit)
+    except decode.UnsupportedEncoding as exc:
+        raise BadRequest(415, "unsupported content encoding", f"{exc.encoding!r}; send gzip or no encoding") from None
+    except decode.InvalidLength:
         raise BadRequest(400, "invalid Content-Length") from None
-    if declared > limit:
-        raise BadRequest(413, "body too large", f"{declared} bytes; the limit is {limit} bytes")
-    chunks = []
-    size = 0
-    while True:
-        chunk = request.read(CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, "body too large", f"more than {limit} bytes; the limit is {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if encoding == "identity":
-        return body
-    return gunzip(body, limit)
-
-
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` bytes: a small bomb cannot inflate into memory.
-
-    Concatenated gzip members (as ``cat a.gz b.gz`` makes) are read one after another.
-    """
-    out = bytearray()
-    data = body
-    try:
-        while data:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out += inflater.decompress(data, limit + 1 - len(out))
-            if len(out) > limit or inflater.unconsumed_tail:
-                raise BadRequest(
-                    413, "body too large", f"decompresses to more than {limit} bytes; the limit is {limit} bytes"
-                )
-            if not inflater.eof:
-                raise BadRequest(400, "invalid gzip body", "the compressed stream is truncated")
-            data = inflater.unused_data
-    except zlib.error as exc:
-        raise BadRequest(400, "invalid gzip body", str(exc)) from None
-    return bytes(out)
+    except decode.TooLarge as exc:
+        if exc.declared is not None:
+            size = f"{exc.declared} bytes"
+        elif exc.inflated:
+            size = f"decompresses to more than {limit} bytes"
+        else:
+            size = f"more than {limit} bytes"
+        raise BadRequest(413, "body too large", f"{size}; the limit is {limit} bytes") from None
+    except decode.InvalidCompression as exc:
+        raise BadRequest(400, f"invalid {exc.codec} body", exc.reason) from None
 
 
 def decode_batch(request: HttpRequest, key: str) -> Batch:
@@ -159,14 +128,12 @@ def parse_ndjson(body: bytes) -> Batch:
     positions: list[int] = []
     unparsed: list[Rejection] = []
     index = 0
-    for number, line in enumerate(body.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(orjson.loads(line))
+    for number, record in decode.ndjson_records(body.split(b"\n")):
+        if isinstance(record, decode.Unreadable):
+            unparsed.append(Rejection(index, "line", f"line {number} is not valid JSON: {record.error}"))
+        else:
+            records.append(record)
             positions.append(index)
-        except orjson.JSONDecodeError as exc:
-            unparsed.append(Rejection(index, "line", f"line {number} is not valid JSON: {exc}"))
         index += 1
     return Batch(records, positions, index, unparsed)
 

@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from opsdash.ingest import semconv
+from opsdash.ingest import decode, semconv
 from opsdash.ingest.api import authenticate_ingest
 from opsdash.ingest.events import ingest_events
 from opsdash.ingest.validation import bad_text
@@ -303,50 +302,16 @@ class BadRequest(Exception):
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
     """The request body, decompressed, never holding more than ``limit`` bytes of it."""
-    too_large = BadRequest(413, "body too large", f"the limit is {limit} bytes, after decompression too")
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise BadRequest(415, "unsupported content encoding", f"{encoding!r}; send gzip, deflate or none")
-
-    raw = bytearray()
-    while True:
-        chunk = request.read(min(1 << 16, limit + 1 - len(raw)))
-        if not chunk:
-            break
-        raw += chunk
-        if len(raw) > limit:
-            raise too_large
-    if encoding in ("gzip", "x-gzip"):
-        return _inflate(bytes(raw), limit, wbits=31, name="gzip", too_large=too_large)
-    if encoding == "deflate":
-        return _inflate(bytes(raw), limit, wbits=15, name="deflate", too_large=too_large)
-    return bytes(raw)
-
-
-def _inflate(data: bytes, limit: int, *, wbits: int, name: str, too_large: BadRequest) -> bytes:
-    out = bytearray()
-    # gzip allows several members back to back; each needs its own decompressor.
-    while data:
-        inflater = zlib.decompressobj(wbits=wbits)
-        try:
-            while True:
-                out += inflater.decompress(data, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise too_large
-                data = inflater.unconsumed_tail
-                if inflater.eof:
-                    data = inflater.unused_data
-                    break
-                if not data:
-                    raise BadRequest(400, f"invalid {name} body", "the compressed stream is truncated")
-        except zlib.error as exc:
-            raise BadRequest(400, f"invalid {name} body", str(exc)) from None
-        if wbits != 31:
-            break
-    return bytes(out)
+    try:
+        return decode.read_body(request, limit, deflate=True)
+    except decode.UnsupportedEncoding as exc:
+        raise BadRequest(415, "unsupported content encoding", f"{exc.encoding!r}; send gzip, deflate or none") from None
+    except decode.InvalidLength:
+        raise BadRequest(400, "invalid Content-Length", "send the body's length in bytes") from None
+    except decode.TooLarge:
+        raise BadRequest(413, "body too large", f"the limit is {limit} bytes, after decompression too") from None
+    except decode.InvalidCompression as exc:
+        raise BadRequest(400, f"invalid {exc.codec} body", exc.reason) from None
 
 
 def decode_export(body: bytes, content_type: str) -> ExportTraceServiceRequest:

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from opsdash.ingest.decode import Unreadable, ndjson_records
 from opsdash.ingest.events import ingest_events
 from opsdash.telemetry.rollups import refresh_rollups
 
@@ -74,14 +74,12 @@ def batches(stream: IO[bytes], size: int) -> Iterator[tuple[list[object], list[i
     records: list[object] = []
     numbers: list[int] = []
     unreadable: list[tuple[int, str]] = []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(orjson.loads(line))
+    for number, record in ndjson_records(stream):
+        if isinstance(record, Unreadable):
+            unreadable.append((number, record.error))
+        else:
+            records.append(record)
             numbers.append(number)
-        except orjson.JSONDecodeError as exc:
-            unreadable.append((number, str(exc)))
         if len(records) >= size:
             yield records, numbers, unreadable
             records, numbers, unreadable = [], [], []
