@@ -17,6 +17,7 @@ from django.http import Http404
 
 from opsdash.accounts import access
 from opsdash.alerts.models import Alert, Slo
+from opsdash.evals.models import EvalRunMetric
 from opsdash.lib import histogram, rollup_reads
 from opsdash.lib.timerange import MINUTE_GRAIN_MAX_SPAN, TimeRange
 from opsdash.telemetry import rollups
@@ -85,7 +86,7 @@ def _all_tenants(start: dt.datetime, end: dt.datetime) -> Filters:
 
 def spend_by_tenant(now: dt.datetime) -> dict[int, tuple[Decimal, Decimal]]:
     """(today, month to date) in USD per tenant with any spend, read as the cost page reads
-    it (telemetry/dashboards.tenant_cost_table), so an alert and the page it links to agree."""
+    it (web/dashboards.tenant_cost_table), so an alert and the page it links to agree."""
     windows = telemetry.budget_windows(now)
     f = _all_tenants(windows["month"][0], now)
     spend = telemetry.totals_in_windows(f, "tenant", windows, measures=("cost_usd",))
@@ -365,8 +366,6 @@ class EvalRun:
 def latest_eval_runs(since: dt.datetime, until: dt.datetime) -> dict[str, list[EvalRun]]:
     """Per prompt, the latest run of each suite of its newest version (the version with
     the most recent result between ``since`` and ``until``)."""
-    from opsdash.evals.models import EvalRunMetric
-
     rows = (
         EvalRunMetric.objects.filter(last_ts__gte=since, first_ts__lte=until)
         .values("prompt_id", "prompt_version", "suite", "run_id")
