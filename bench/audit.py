@@ -19,7 +19,6 @@ import argparse
 import datetime as dt
 import io
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -28,25 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import base_url, drop_database, log, recreate_database
+from bench.scratch import base_url, drop_database, log, recreate_database, setup_django
 
 BENCH_DB = "opsdash_bench_audit"
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("OPSDASH_SECRET_KEY", "bench-secret-key-0123456789-0123456789-0123456789")
-    os.environ.setdefault("OPSDASH_AUDIT_KEY", "bench-audit-key-0123456789-0123456789-0123456789")
-    os.environ.setdefault("OPSDASH_HTTPS", "0")
-    os.environ["OPSDASH_ALLOWED_HOSTS"] = "testserver"
-    os.environ["OPSDASH_STATIC_FROM_FINDERS"] = "1"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "opsdash.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -68,21 +68,12 @@ def prepare_database(keep: bool) -> bool:
             conn.execute(f"CREATE DATABASE {BENCH_DB}")
     auth = conninfo.get("user", "postgres") + (f":{conninfo['password']}" if conninfo.get("password") else "")
     if conninfo["host"].startswith("/"):
-        os.environ["DATABASE_URL"] = f"postgresql://{auth}@/{BENCH_DB}?host={conninfo['host']}"
+        url = f"postgresql://{auth}@/{BENCH_DB}?host={conninfo['host']}"
     else:
-        os.environ["DATABASE_URL"] = f"postgresql://{auth}@{conninfo['host']}:{conninfo.get('port', 5432)}/{BENCH_DB}"
-    os.environ.setdefault("OPSDASH_SECRET_KEY", "bench-secret-key-0123456789-0123456789-0123456789")
-    os.environ.setdefault("OPSDASH_AUDIT_KEY", "bench-audit-key-0123456789-0123456789-0123456789")
-    os.environ.setdefault("OPSDASH_HTTPS", "0")
-    os.environ["OPSDASH_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
-    os.environ["OPSDASH_STATIC_FROM_FINDERS"] = "1"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "opsdash.settings"
-    import django
+        url = f"postgresql://{auth}@{conninfo['host']}:{conninfo.get('port', 5432)}/{BENCH_DB}"
+    from bench.scratch import setup_django
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(url, allowed_hosts="testserver,127.0.0.1,localhost")
     return bool(exists)
 
 

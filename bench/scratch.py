@@ -44,3 +44,21 @@ def drop_database(url: str, name: str) -> None:
 
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django(url: str, allowed_hosts: str = "testserver") -> None:
+    """Point this process's Django at ``url`` (with bench keys where none are set), set it up
+    and migrate: for benchmarks that request pages in-process with the test client."""
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("OPSDASH_SECRET_KEY", "bench-secret-key-0123456789-0123456789-0123456789")
+    os.environ.setdefault("OPSDASH_AUDIT_KEY", "bench-audit-key-0123456789-0123456789-0123456789")
+    os.environ.setdefault("OPSDASH_HTTPS", "0")
+    os.environ["OPSDASH_ALLOWED_HOSTS"] = allowed_hosts
+    os.environ["OPSDASH_STATIC_FROM_FINDERS"] = "1"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "opsdash.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
