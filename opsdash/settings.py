@@ -345,6 +345,10 @@ INGEST_MAX_BATCH = env_int("OPSDASH_INGEST_MAX_BATCH", 10_000, minimum=1)
 # Raw events (and hour rollups) older than this are refused on ingest and dropped daily.
 OPSDASH_EVENT_RETENTION_DAYS = env_int("OPSDASH_EVENT_RETENTION_DAYS", 35, minimum=1)
 OPSDASH_MINUTE_ROLLUP_DAYS = env_int("OPSDASH_MINUTE_ROLLUP_DAYS", 3, minimum=1)
+# "Needs attention" on the overview looks back this many days for anomalies (slow or
+# failing hours of a route or model, budgets overspent, safety-flag spikes, failing
+# evals), whatever range the charts show.
+OPSDASH_ATTENTION_LOOKBACK_DAYS = env_int("OPSDASH_ATTENTION_LOOKBACK_DAYS", 7, minimum=1, maximum=35)
 
 # --- Actions ------------------------------------------------------------------------------
 # Action kinds that a second admin must approve before they run.
