@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import zlib
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -20,6 +21,43 @@ from typing import Any
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 # Sequential scale for heatmaps (viridis reads well in greyscale too).
 HEATMAP_SCALE = "Viridis"
+
+# Series that stand for a name (a tenant, model, route, safety kind) keep one colour
+# wherever they are drawn: picked from the name, never from the series' position in a
+# chart, which changes with the range. Okabe–Ito without black and its pale yellow, then
+# Paul Tol's muted and dark colours: 14 that stay apart, none of them grey.
+DISTINCT = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#882255",
+    "#117733", "#332288", "#44AA99", "#AA4499", "#999933", "#661100", "#DDCC77",
+]  # fmt: skip
+# "other" (everything outside the top few) is grey, a colour no name gets.
+OTHER_COLOUR = "#9AA0A6"
+OTHER_NAMES = frozenset({"other", "other tenants"})
+# Every time axis is UTC, and says so, on the axis and in the hover.
+UTC_HOVER = "%Y-%m-%d %H:%M UTC"
+
+
+def colour_for(name: object, fixed: dict[str, str] | None = None) -> str:
+    """The colour of a named series: a fixed one when given, grey for "other", else one
+    of DISTINCT picked by a hash of the name (stable across ranges, processes and
+    restarts; two names may share a colour, which is why fixed maps exist for the names
+    that matter most)."""
+    text = str(name)
+    if fixed and text in fixed:
+        return fixed[text]
+    if text in OTHER_NAMES:
+        return OTHER_COLOUR
+    return DISTINCT[zlib.crc32(text.encode()) % len(DISTINCT)]
+
+
+def indexed_colour(number: int) -> str:
+    """The colour of something with a stable number (a tenant's id): neighbours differ."""
+    return DISTINCT[number % len(DISTINCT)]
+
+
+def time_axis(**extra: Any) -> dict[str, Any]:
+    """An x axis of time: titled, in UTC, and UTC in the hover."""
+    return {"title": {"text": "time (UTC)"}, "hoverformat": UTC_HOVER, **extra}
 
 
 @cache

@@ -22,6 +22,11 @@ from opsdash.web import charts
 BREAKDOWNS = ("route", "model", "prompt")
 TOP = 6
 STACKED_TENANTS = 8
+# Error-rate charts: a line for each of the routes (models) with the most failed requests,
+# and one for all the others.
+ERROR_TOP = 6
+# Budget chart: the tenants nearest to (or furthest past) a budget.
+BUDGET_BARS = 12
 
 
 def _label(by: str, key: Any, names: dict[int, str]) -> str:
@@ -100,6 +105,10 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
             steps, {"p50": q[0.5], "p95": q[0.95], "p99": q[0.99]}, slo_ms=slos["slo_line_ms"]
         ),
         "ttft": charts.quantile_lines(steps, {"TTFT p50": tq[0.5], "TTFT p95": tq[0.95]}, "time to first token (ms)"),
+        # The rollups group by one of route, model or prompt: narrowed to a route, the
+        # rates by model are not there to read (and the other way round).
+        "errors_by_route": error_rates(f, "route", step) if f.narrowed_by in (None, "route") else None,
+        "errors_by_model": error_rates(f, "model", step) if f.narrowed_by in (None, "model") else None,
         "quantile_rows": [
             {"t": t, "p50": q[0.5][i], "p95": q[0.95][i], "p99": q[0.99][i], "ttft_p95": tq[0.95][i]}
             for i, t in enumerate(steps)
@@ -148,6 +157,49 @@ def latency(f: Filters, by: str) -> dict[str, Any]:
     return context
 
 
+def rank_failing(failed: dict[Any, float], requests: dict[Any, float], n: int) -> list[Any]:
+    """The ``n`` keys with the most failed requests; equal counts by more requests, then name."""
+    ranked = sorted((k for k in failed if failed[k] > 0), key=lambda k: (-failed[k], -requests.get(k, 0), str(k)))
+    return ranked[:n]
+
+
+def error_rates(f: Filters, by: str, step: dt.timedelta | None) -> dict[str, Any]:
+    """Failed requests (errors and timeouts) per step as a share of requests, for the
+    ERROR_TOP values of ``by`` with the most failures and one line for the rest."""
+    s = selectors.series(f, by, ("requests", "errors", "timeouts"), step=step)
+    n = len(s.steps)
+    requests = {k: float(v["requests"].sum()) for k, v in s.by_key.items()}
+    failed = {k: float((v["errors"] + v["timeouts"]).sum()) for k, v in s.by_key.items()}
+    top = rank_failing(failed, requests, ERROR_TOP)
+    rest = [k for k in s.by_key if k not in top]
+    groups: dict[str, list[Any]] = {str(k): [k] for k in top}
+    if len(rest) == 1:  # one more key is itself, not "other"
+        groups[str(rest[0])] = rest
+    elif rest:
+        groups["other"] = rest
+    rates: dict[str, list[float | None]] = {}
+    volumes: dict[str, list[float]] = {}
+    for name, keys in groups.items():
+        req = np.sum([s.by_key[k]["requests"] for k in keys], axis=0) if keys else np.zeros(n)
+        bad = np.sum([s.by_key[k]["errors"] + s.by_key[k]["timeouts"] for k in keys], axis=0) if keys else np.zeros(n)
+        rates[name] = [float(b / r) if r > 0 else None for b, r in zip(bad, req, strict=True)]
+        volumes[name] = [float(r) for r in req]
+    return charts.error_rate_lines(s.steps, rates, volumes, by)
+
+
+def rank_models(by_model: dict[Any, selectors.Totals]) -> list[tuple[Any, selectors.Totals]]:
+    """Models by cost, most first; equal cost by more requests, then name."""
+    return sorted(by_model.items(), key=lambda kv: (-float(kv[1].cost_usd), -kv[1].requests, str(kv[0])))
+
+
+def rank_budget_use(table: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The ``n`` tenants with a budget that have used the most of one (today's or the
+    month's share, whichever is larger); equal shares by slug."""
+    with_budget = [r for r in table if r["used_today"] is not None or r["used"] is not None]
+    ranked = sorted(with_budget, key=lambda r: (-max(r["used_today"] or 0.0, r["used"] or 0.0), r["tenant"].slug))
+    return ranked[:n]
+
+
 def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     table = tenant_cost_table(f, now)
@@ -173,10 +225,11 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
         stacks["other tenants"] = np.where(np.abs(rest) < 1e-9, 0.0, rest)
 
     by_model = selectors.totals_by(f, "model", with_quantiles=False)
-    model_rows = sorted(by_model.items(), key=lambda kv: (-float(kv[1].cost_usd), str(kv[0])))
+    model_rows = rank_models(by_model)
     unknown = sum(t.cost_unknown for t in by_model.values())
+    budget_rows = rank_budget_use(table, BUDGET_BARS)
     return {
-        "stacked": charts.stacked_cost(steps, stacks),
+        "stacked": charts.stacked_cost(steps, stacks, {t.slug: charts.tenant_colour(t.pk) for t in top}),
         "has_data": bool(ranked),
         "by_model": charts.bars(
             [str(k) for k, _ in model_rows], [float(t.cost_usd) for _, t in model_rows], "cost (USD)", "$"
@@ -184,6 +237,15 @@ def cost(f: Filters, now: dt.datetime | None = None) -> dict[str, Any]:
         "model_rows": [{"model": k, "totals": t} for k, t in model_rows],
         "tenant_rows": table,
         "unknown_cost_requests": unknown,
+        "budget_rows": budget_rows,
+        "over_budget": [r for r in budget_rows if (r["used_today"] or 0) > 1 or (r["used"] or 0) > 1],
+        "budget_chart": charts.budget_bars(
+            [r["tenant"].slug for r in budget_rows],
+            [r["used_today"] for r in budget_rows],
+            [r["used"] for r in budget_rows],
+        )
+        if budget_rows
+        else None,
     }
 
 
@@ -210,14 +272,17 @@ def tenant_cost_table(f: Filters, now: dt.datetime) -> list[dict[str, Any]]:
         daily_avg = recent.get(tenant.pk, selectors.Totals()).cost_usd / days_in_recent
         forecast = month_cost + daily_avg * Decimal(str(round(days_left, 4)))
         budget = tenant.monthly_budget_usd
+        day_cost = today.get(tenant.pk, selectors.Totals()).cost_usd
         rows.append(
             {
                 "tenant": tenant,
                 "totals": tot,
-                "today": today.get(tenant.pk, selectors.Totals()).cost_usd,
+                "today": day_cost,
                 "month": month_cost,
                 "daily_budget": tenant.daily_budget_usd,
                 "monthly_budget": budget,
+                # Shares of the budgets used: today's of the daily, the month's of the monthly.
+                "used_today": float(day_cost / tenant.daily_budget_usd) if tenant.daily_budget_usd else None,
                 "used": float(month_cost / budget) if budget else None,
                 "forecast": forecast,
                 "forecast_over": bool(budget and forecast > budget),

@@ -8,12 +8,9 @@ from django.views.decorators.http import require_GET
 
 from opsdash.accounts.access import require_role
 from opsdash.accounts.models import Role
-from opsdash.lib.plotting import PALETTE
 from opsdash.safety import charts, selectors
 from opsdash.telemetry.filters import Filters
 from opsdash.web.views import render_dashboard
-
-SEVERITY_COLOURS = {"critical": "#B3261E", "high": PALETTE[3], "medium": PALETTE[1], "low": PALETTE[5]}
 
 
 @require_GET
@@ -23,7 +20,9 @@ def safety(request: HttpRequest) -> HttpResponse:
         qs = selectors.flags(request.user, f)
         kind = request.GET.get("kind", "").strip()[:50]
         steps, by_kind, by_severity = selectors.over_time(qs, f)
-        ordered_severity = {s: by_severity[s] for s in selectors.SEVERITY_ORDER if s in by_severity}
+        # Known severities worst first, any other after them by name (none is left out).
+        order = [*selectors.SEVERITY_ORDER, *sorted(set(by_severity) - set(selectors.SEVERITY_ORDER))]
+        ordered_severity = {s: by_severity[s] for s in order if s in by_severity}
         total = sum(sum(values) for values in by_kind.values())
         paginator = Paginator(selectors.listing(qs, kind), 50)
         # The count is known from the aggregation: spare the paginator a second scan.
@@ -32,7 +31,7 @@ def safety(request: HttpRequest) -> HttpResponse:
         return {
             "total": total,
             "by_kind": charts.stacked(steps, by_kind, "flags"),
-            "by_severity": charts.stacked(steps, ordered_severity, "flags", SEVERITY_COLOURS),
+            "by_severity": charts.stacked(steps, ordered_severity, "flags", charts.SEVERITY_COLOURS),
             # Most flags first; equal counts by name, so the order never depends on the query plan.
             "kinds": sorted(by_kind, key=lambda k: (-sum(by_kind[k]), k)),
             "kind": kind,

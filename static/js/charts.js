@@ -14,7 +14,9 @@
       var source = document.getElementById(node.getAttribute("data-chart"));
       if (!source || !window.Plotly) { continue; }
       var figure = JSON.parse(source.textContent);
-      window.Plotly.react(node, figure.data || [], figure.layout || {}, CONFIG);
+      // A figure may ask for more (a sparkline: no toolbar) on top of the page's config.
+      var config = Object.assign({}, CONFIG, figure.config || {});
+      window.Plotly.react(node, figure.data || [], figure.layout || {}, config);
       node.setAttribute("data-drawn", "true");
     }
   }

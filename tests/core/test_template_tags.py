@@ -28,5 +28,6 @@ def test_it_renders_one_table_row_per_step_with_dashes_for_empty_steps():
     ]
     out = str(quantile_table_rows(rows))
     assert out.count("<tr>") == 2
-    assert '<tr><td>2026-11-20 14:00</td><td class="num">840 ms</td><td class="num">2.30 s</td>' in out
-    assert '<td class="num">12.0 s</td><td class="num">—</td></tr>' in out
+    # Milliseconds throughout, as on the charts and tiles.
+    assert '<tr><td>2026-11-20 14:00</td><td class="num">840 ms</td><td class="num">2,300 ms</td>' in out
+    assert '<td class="num">12,000 ms</td><td class="num">—</td></tr>' in out

@@ -29,7 +29,9 @@ def test_it_shows_unknown_cost_as_unknown_not_zero(client, alice, traffic):
     unknown = raw_stats()[None]["unknown"]
     assert unknown > 0
     assert response.context["unknown_cost_requests"] == unknown
-    assert b"have an unknown cost" in response.content
+    # A count of requests, said as one, apart from the dollars.
+    assert f"{unknown:,} requests unpriced".encode() in response.content
+    assert b"unknown</span>" not in response.content
     model_rows = {m["model"]: m["totals"] for m in response.context["model_rows"]}
     assert model_rows["nopricing-3"].cost_usd == Decimal(0)
     assert model_rows["nopricing-3"].cost_unknown == model_rows["nopricing-3"].requests

@@ -68,3 +68,29 @@ def test_kinds_with_the_same_count_stack_in_the_order_of_their_names():
     steps = [timezone.now() - dt.timedelta(hours=h) for h in (2, 1)]
     chart = stacked(steps, {"toxicity": [1, 1], "jailbreak": [0, 2], "pii": [2, 0], "spam": [3, 3]}, "flags")
     assert [trace["name"] for trace in chart["data"]] == ["spam", "jailbreak", "pii", "toxicity"]
+
+
+def test_tenants_with_as_many_flags_are_listed_by_name(client, alice, db, traffic):
+    now = timezone.now()
+    alpha = Tenant.objects.create(slug="alpha", name="Alpha")
+    rows = []
+    for tenant, n in ((Tenant.objects.get(slug="south"), 4), (Tenant.objects.get(slug="north"), 4), (alpha, 2)):
+        rows += [SafetyFlag(tenant=tenant, ts=now - dt.timedelta(hours=3), event_id=f"{tenant.slug}{i}", kind="pii",
+                            severity="low") for i in range(n)]  # fmt: skip
+    SafetyFlag.objects.bulk_create(rows)
+    client.force_login(alice)
+    for range_ in ("24h", "7d"):  # counted from the flags, and from the rollups
+        top = client.get(f"/safety/?range={range_}").context["top_tenants"]
+        assert [(t["tenant__slug"], t["n"]) for t in top] == [("north", 4), ("south", 4), ("alpha", 2)], range_
+
+
+def test_a_kind_has_the_same_colour_at_24_hours_7_and_30_days(client, alice, flags):
+    client.force_login(alice)
+    seen: dict[str, set[str]] = {}
+    for range_ in ("24h", "7d", "30d"):
+        context = client.get(f"/safety/?range={range_}").context
+        for chart in ("by_kind", "by_severity"):
+            for trace in context[chart]["data"]:
+                seen.setdefault(f"{chart}:{trace['name']}", set()).add(trace["marker"]["color"])
+    assert {"by_kind:jailbreak", "by_kind:pii", "by_severity:high", "by_severity:low"} <= set(seen)
+    assert all(len(colours) == 1 for colours in seen.values()), seen

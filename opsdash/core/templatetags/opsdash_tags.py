@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 from django import template
 from django.http import HttpRequest
@@ -51,25 +52,42 @@ def percent_change(value: float | None) -> str:
 
 @register.filter
 def ms(value: float | None) -> str:
-    """Latency for people: '840 ms', '2.3 s'."""
+    """Latency for people, in milliseconds on every page, tile and chart: '840 ms',
+    '5,312 ms' (one unit, so numbers side by side compare at a glance)."""
     if value is None:
         return "—"
-    if value >= 10_000:
-        return f"{value / 1000:.1f} s"
-    if value >= 1000:
-        return f"{value / 1000:.2f} s"
-    return f"{value:.0f} ms"
+    return f"{value:,.0f} ms"
+
+
+def _amount(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 @register.filter
 def usd(value: object, digits: int = 2) -> str:
-    if value is None or value == "":
-        return "—"
-    try:
-        amount = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    """Dollars with thousands separators and 2 decimals: '$1,234.50'."""
+    amount = _amount(value)
+    if amount is None:
         return "—"
     return f"${amount:,.{digits}f}"
+
+
+@register.filter
+def usd_fine(value: object) -> str:
+    """Dollars for small unit costs (per request, per 1k): 2 decimals from a dollar up,
+    else 2 significant digits, '$0.50', '$0.012', '$0.00046', so none reads as $0.00."""
+    amount = _amount(value)
+    if amount is None:
+        return "—"
+    if amount == 0 or abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    decimals = max(2, 1 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{decimals}f}"
 
 
 @register.filter
@@ -162,7 +180,7 @@ def quantile_table_rows(rows: list[dict[str, object]]) -> str:
 @register.simple_tag
 def cost_table_rows(rows: object) -> str:
     """The rows of the cost page's tenant table (see web/dashboards.tenant_cost_table)."""
-    from django.contrib.humanize.templatetags.humanize import intcomma, intword
+    from django.contrib.humanize.templatetags.humanize import intcomma
     from django.urls import reverse
 
     # One reverse() for the page: a tenant's link differs only by its slug.
@@ -172,26 +190,31 @@ def cost_table_rows(rows: object) -> str:
         totals, tenant = r["totals"], r["tenant"]
         slug = html.escape(tenant.slug)
         paused = ' <span class="badge badge-paused">paused</span>' if tenant.is_paused else ""
-        unknown = (
-            f' <span class="muted" title="requests of unknown cost">+{intcomma(totals.cost_unknown)} unknown</span>'
+        # A count of requests, kept apart from the dollars it is not part of.
+        unpriced = (
+            f"{intcomma(totals.cost_unknown)} request{'s' if totals.cost_unknown != 1 else ''} unpriced"
             if totals.cost_unknown
-            else ""
+            else "—"
         )
-        over_today = " worse" if r["daily_budget"] and r["today"] > r["daily_budget"] else ""
-        over_month = " worse" if r["used"] and r["used"] > 1 else ""
+        over_today = " worse" if r["used_today"] is not None and r["used_today"] > 1 else ""
+        over_month = " worse" if r["used"] is not None and r["used"] > 1 else ""
         over_forecast = " worse" if r["forecast_over"] else ""
         out.append(
             f'<tr><td><a href="{link.replace("-slug-", slug)}">{slug}</a>{paused}</td>'
-            f'<td class="num">{usd(totals.cost_usd)}{unknown}</td>'
+            f'<td class="num">{intcomma(totals.requests)}</td>'
+            f'<td class="num">{usd(totals.cost_usd)}</td>'
+            f'<td class="num muted">{unpriced}</td>'
             f'<td class="num{over_today}">{usd(r["today"])}</td>'
-            f'<td class="num">{usd(r["daily_budget"], 0)}</td>'
-            f'<td class="num">{usd(r["month"])}</td>'
-            f'<td class="num">{usd(r["monthly_budget"], 0)}</td>'
+            f'<td class="num">{usd(r["daily_budget"])}</td>'
+            f'<td class="num{over_today}">{pct(r["used_today"], 0)}</td>'
+            f'<td class="num{over_month}">{usd(r["month"])}</td>'
+            f'<td class="num">{usd(r["monthly_budget"])}</td>'
             f'<td class="num{over_month}">{pct(r["used"], 0)}</td>'
-            f'<td class="num{over_forecast}">{usd(r["forecast"], 0)}</td>'
-            f'<td class="num">{usd(totals.cost_per_1k, 3)}</td>'
-            f'<td class="num">{usd(totals.cost_per_success, 5)}</td>'
-            f'<td class="num">{intword(totals.input_tokens)} / {intword(totals.output_tokens)}</td></tr>'
+            f'<td class="num{over_forecast}">{usd(r["forecast"])}</td>'
+            f'<td class="num">{usd_fine(totals.cost_per_1k)}</td>'
+            f'<td class="num">{usd_fine(totals.cost_per_success)}</td>'
+            f'<td class="num">{intcomma(totals.input_tokens)}</td>'
+            f'<td class="num">{intcomma(totals.output_tokens)}</td></tr>'
         )
     # Slugs escaped above; the rest are numbers formatted here.
     return mark_safe("".join(out))  # noqa: S308
