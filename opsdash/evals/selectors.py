@@ -194,3 +194,15 @@ def known_prompt_ids(limit: int = 200) -> list[str]:
         .order_by("-last", "prompt_id")
         .values_list("prompt_id", flat=True)[:limit]
     )
+
+
+# A prompt version judged on fewer results than this is not called failing on the overview.
+FAILING_MIN_RESULTS = 20
+
+
+def failing_versions(start: dt.datetime, end: dt.datetime) -> list[PromptVersionStats]:
+    """Prompt versions failing at least FAILING_RATE of their eval results in the window
+    (and judged on FAILING_MIN_RESULTS or more), worst first, then by name."""
+    return [
+        v for v in prompt_versions(start, end) if v.results >= FAILING_MIN_RESULTS and v.failure_rate >= FAILING_RATE
+    ]

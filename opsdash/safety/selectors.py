@@ -5,6 +5,7 @@ filter (the rollups have no route) count the flags themselves by their time inde
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -132,6 +133,31 @@ def open_flag_count(user: Any, f: Filters) -> int:
     return qs.count()
 
 
+def top_open_flags(user: Any, f: Filters, n: int = 2) -> list[tuple[str, str, int]]:
+    """(tenant slug, kind, open flags) with the most open flags in the range, most first,
+    then by slug and kind (the overview tile names them); read as open_flag_count reads."""
+    if f.range.grain == "hour":
+        source, params = _rollup_source(f)
+        rows = rollup_reads.fetch(
+            f"SELECT tenant_id, kind, sum(sgn * open_flags) FROM {source} "
+            "GROUP BY 1, 2 HAVING sum(sgn * open_flags) > 0",
+            params,
+        )
+        slugs = tenants.slugs_by_id({t for t, _, _ in rows})
+        counted = [(slugs[t], kind, int(c)) for t, kind, c in rows if t in slugs]
+    else:
+        qs = scope_queryset(
+            user, SafetyFlag.objects.filter(ts__gte=f.range.start, ts__lt=f.range.end, resolved_at=None)
+        )
+        if f.tenant is not None:
+            qs = qs.filter(tenant=f.tenant)
+        counted = [
+            (row["tenant__slug"], row["kind"], row["n"])
+            for row in qs.values("tenant__slug", "kind").annotate(n=Count("id")).order_by()
+        ]
+    return sorted(counted, key=lambda r: (-r[2], r[0], r[1]))[:n]
+
+
 def listing(qs: QuerySet[SafetyFlag], kind: str) -> QuerySet[SafetyFlag]:
     """The flags of the page's table, newest first, of one kind when one is chosen."""
     if kind:
@@ -151,3 +177,127 @@ def open_flags_by_tenant(tenant_ids: frozenset[int], since: dt.datetime) -> dict
 
 def conversation_flags(tenant: Any, conversation_id: str, limit: int = 50) -> QuerySet[SafetyFlag]:
     return SafetyFlag.objects.filter(tenant=tenant, conversation_id=conversation_id).order_by("ts")[:limit]
+
+
+# --- Spikes (the overview's "Needs attention") --------------------------------------------------
+
+# An hour of one kind of flag for one tenant is a spike when it holds at least SPIKE_MIN_FLAGS
+# flags and at least SPIKE_FACTOR times that tenant's usual hourly count of that kind: the
+# mean of the other hours of the lookback (so a quiet tenant's first handful of flags is
+# not a wave, and a wave is measured against the tenant's own normal, not everyone's).
+SPIKE_MIN_FLAGS = 10
+SPIKE_FACTOR = 5.0
+
+
+@dataclass(frozen=True)
+class FlagSpike:
+    tenant_id: int
+    slug: str
+    kind: str
+    start: dt.datetime
+    end: dt.datetime  # adjacent spike hours are one spike [start, end)
+    flags: int  # in all its hours
+    peak: int  # in its worst hour
+    usual: float  # flags per hour otherwise
+    factor: float  # worst hour against usual (against 1 flag an hour when usual is less)
+
+
+def flag_spikes(
+    tenant_ids: frozenset[int] | None, start: dt.datetime, end: dt.datetime, *, min_flags: int = SPIKE_MIN_FLAGS
+) -> list[FlagSpike]:
+    """Hours from ``start`` to ``end`` in which a tenant in ``tenant_ids`` (None: all) got
+    far more flags of one kind than it usually does, from the hourly flag rollups."""
+    start = start.replace(minute=0, second=0, microsecond=0)
+    where = "bucket >= %s AND bucket < %s"
+    params: list[Any] = [start, end]
+    if tenant_ids is not None:
+        where += " AND tenant_id = ANY(%s)"
+        params.append(sorted(tenant_ids))
+    rows = rollup_reads.fetch(
+        f"SELECT tenant_id, kind, bucket, sum(flags) FROM {HOUR_TABLE} WHERE {where} GROUP BY 1, 2, 3", params
+    )
+    hours = max(int((end - start) / HOUR), 2)
+    per_subject: dict[tuple[int, str], list[tuple[dt.datetime, int]]] = {}
+    for tenant_id, kind, bucket, n in rows:
+        if n:
+            per_subject.setdefault((tenant_id, kind), []).append((bucket, int(n)))
+    found: list[tuple[int, str, list[tuple[dt.datetime, int]], float]] = []
+    for (tenant_id, kind), counts in per_subject.items():
+        total = sum(n for _, n in counts)
+        hot: list[tuple[dt.datetime, int, float]] = []
+        for bucket, n in counts:
+            usual = (total - n) / (hours - 1)
+            if n >= min_flags and n >= SPIKE_FACTOR * max(usual, 1.0):
+                hot.append((bucket, n, usual))
+        for adjacent in _adjacent(sorted(hot)):
+            found.append((tenant_id, kind, [(b, n) for b, n, _ in adjacent], min(u for _, _, u in adjacent)))
+    slugs = tenants.slugs_by_id({t for t, _, _, _ in found})
+    spikes = []
+    for tenant_id, kind, run, usual in found:
+        peak = max(n for _, n in run)
+        spikes.append(
+            FlagSpike(
+                tenant_id=tenant_id,
+                slug=slugs.get(tenant_id, str(tenant_id)),
+                kind=kind,
+                start=run[0][0],
+                end=run[-1][0] + HOUR,
+                flags=sum(n for _, n in run),
+                peak=peak,
+                usual=usual,
+                factor=peak / max(usual, 1.0),
+            )
+        )
+    return spikes
+
+
+def _adjacent(hours: list[tuple[dt.datetime, int, float]]) -> list[list[tuple[dt.datetime, int, float]]]:
+    runs: list[list[tuple[dt.datetime, int, float]]] = []
+    for item in hours:
+        if runs and item[0] - runs[-1][-1][0] <= HOUR:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
+# --- Recent flags per tenant and kind (the safety.spike alert rule) -----------------------------
+
+
+@dataclass(frozen=True)
+class RecentFlags:
+    tenant_id: int
+    kind: str
+    hours: tuple[int, ...]  # flags in each hour from ``start``, oldest first
+    before: int  # flags in the baseline hours before ``start``
+
+
+def recent_flags_by_kind(baseline_start: dt.datetime, start: dt.datetime, end: dt.datetime) -> list[RecentFlags]:
+    """Per tenant and kind with flags in the whole hours from ``start`` to ``end`` (the
+    hour holding ``end`` included): its flags in each of those hours, and its flags from
+    ``baseline_start`` to ``start``, from the hourly flag rollups; ordered by tenant, kind."""
+    start = start.replace(minute=0, second=0, microsecond=0)
+    baseline_start = baseline_start.replace(minute=0, second=0, microsecond=0)
+    hours = max(-((start - end) // HOUR), 1)  # whole hours, rounded up
+    rows = rollup_reads.fetch(
+        f"""
+SELECT tenant_id, kind,
+       CASE WHEN bucket < %s THEN -1 ELSE floor(extract(epoch FROM bucket - %s) / 3600)::int END AS i, sum(flags)
+FROM {HOUR_TABLE}
+WHERE bucket >= %s AND bucket < %s
+  AND (tenant_id, kind) IN (SELECT tenant_id, kind FROM {HOUR_TABLE} WHERE bucket >= %s AND bucket < %s AND flags > 0)
+GROUP BY 1, 2, 3""",
+        [start, start, baseline_start, end, start, end],
+    )
+    found: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+    for tenant_id, kind, i, n in rows:
+        per_hour, before = found.setdefault((int(tenant_id), kind), ([0] * hours, [0]))
+        if i < 0:
+            before[0] += int(n)
+        elif i < hours:
+            per_hour[i] += int(n)
+    return [
+        RecentFlags(tenant_id, kind, tuple(per_hour), before[0])
+        for (tenant_id, kind), (per_hour, before) in sorted(found.items())
+        if any(per_hour)
+    ]
