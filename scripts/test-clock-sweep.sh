@@ -27,7 +27,7 @@ DEFAULT_TESTS=(
   tests/alerts/test_eval_rule.py
   tests/alerts/test_notices.py
   tests/telemetry/test_partitions.py
-  tests/telemetry/test_event_validation.py
+  tests/ingest/test_event_validation.py
   tests/telemetry/test_ingest_storage.py
   tests/evals/test_run_summaries.py
   tests/evals/test_failing_prompt_count.py

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tests.telemetry.test_otlp_endpoint import otlp_json
+from tests.ingest.test_otlp_endpoint import otlp_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

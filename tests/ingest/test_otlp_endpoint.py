@@ -25,7 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opsdash.accounts.models import ApiToken
 from opsdash.accounts.services import create_token
 from opsdash.telemetry.models import Event
-from tests.telemetry.test_otlp_mapping import GEN_AI, make_export, make_span
+from tests.ingest.test_otlp_mapping import GEN_AI, make_export, make_span
 
 URL = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
