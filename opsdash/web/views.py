@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
 from opsdash.tenants import selectors as tenant_selectors
 from opsdash.web import dashboards
+from opsdash.web.attention import needs_attention
 from opsdash.web.filters import FilterError, Filters, parse_filters
 from opsdash.web.overview import extra_tiles
 
@@ -58,8 +60,14 @@ def render_dashboard(
 @require_GET
 @require_role(Role.VIEWER)
 def overview(request: HttpRequest) -> HttpResponse:
+    # "Needs attention" does not depend on the filters and sits outside the panels: read
+    # only when the template shows it (a full page, not a panels refresh), and once.
+    attention = functools.cache(lambda: needs_attention(request.user))
     return render_dashboard(
-        request, "telemetry/overview.html", lambda f: {**dashboards.overview(f), **extra_tiles(request.user, f)}
+        request,
+        "telemetry/overview.html",
+        lambda f: {**dashboards.overview(f), **extra_tiles(request.user, f)},
+        {"attention": attention},
     )
 
 
