@@ -55,6 +55,10 @@ def indexed_colour(number: int) -> str:
     return DISTINCT[number % len(DISTINCT)]
 
 
+# Below a titled time axis, the legend starts under the title instead of over it.
+LEGEND_BELOW = {"orientation": "h", "y": -0.3, "yanchor": "top"}
+
+
 def time_axis(**extra: Any) -> dict[str, Any]:
     """An x axis of time: titled, in UTC, and UTC in the hover."""
     return {"title": {"text": "time (UTC)"}, "hoverformat": UTC_HOVER, **extra}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from opsdash.lib.plotting import DISTINCT, colour_for, figure, numbers, time_axis, times
+from opsdash.lib.plotting import DISTINCT, LEGEND_BELOW, colour_for, figure, numbers, time_axis, times
 
 # The kinds and severities of flags keep their colours on every range and page; a kind
 # not named here gets one from its name (lib.plotting.colour_for).
@@ -41,4 +41,5 @@ def stacked(
         xaxis=time_axis(),
         yaxis={"title": {"text": unit}},
         hoverlabel={"namelength": -1},
+        legend=LEGEND_BELOW,
     )

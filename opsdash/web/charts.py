@@ -17,6 +17,7 @@ from opsdash.lib import histogram
 from opsdash.lib.plotting import (
     DISTINCT,
     HEATMAP_SCALE,
+    LEGEND_BELOW,
     UTC_HOVER,
     colour_for,
     figure,
@@ -50,12 +51,13 @@ def ms_label(value: float) -> str:
 
 
 def _heatmap_labels(rows: int) -> list[str]:
-    labels = ["< 1 ms"]
+    # In ms, as the axis title says: short labels leave the chart its width on a phone.
+    labels = ["< 1"]
     for row in range(1, rows - 1):
         first = (row - 1) * HEATMAP_MERGE + 1
         last = min(first + HEATMAP_MERGE - 1, histogram.LOG_BUCKETS)
-        labels.append(f"{ms_label(histogram.lower_bound(first))}–{ms_label(histogram.upper_bound(last))} ms")
-    labels.append(f"≥ {ms_label(histogram.MAX_EDGE)} ms")
+        labels.append(f"{ms_label(histogram.lower_bound(first))}–{ms_label(histogram.upper_bound(last))}")
+    labels.append(f"≥ {ms_label(histogram.MAX_EDGE)}")
     return labels
 
 
@@ -109,19 +111,25 @@ def latency_heatmap(steps: list[dt.datetime], matrix: np.ndarray) -> dict[str, A
         "zmin": zmin,
         "zmax": zmax,
         "colorscale": HEATMAP_SCALE,
+        # Under the chart, not beside it: the cells keep the width (a phone has little).
         "colorbar": {
-            "title": {"text": "requests (log scale)"},
+            "title": {"text": "requests per cell (log scale)", "side": "top"},
             "tickvals": tickvals,
             "ticktext": ticktext,
+            "orientation": "h",
+            "y": -0.45,
+            "yanchor": "top",
+            "len": 0.7,
+            "thickness": 12,
         },
-        "hovertemplate": f"%{{x|{UTC_HOVER}}}<br>latency %{{y}}<br>%{{customdata:,}} requests<extra></extra>",
+        "hovertemplate": f"%{{x|{UTC_HOVER}}}<br>latency %{{y}} ms<br>%{{customdata:,}} requests<extra></extra>",
     }
     return figure(
         [trace],
-        height=380,
+        height=480,
         hovermode="closest",
-        margin={"l": 130, "r": 20, "t": 30, "b": 50},
-        yaxis={"title": {"text": "latency (ms)"}},
+        margin={"l": 50, "r": 10, "t": 20, "b": 150},
+        yaxis={"title": {"text": "latency (ms)"}, "automargin": True, "tickfont": {"size": 10}},
         xaxis=time_axis(),
     )
 
@@ -181,7 +189,11 @@ def quantile_lines(
             }
         ]  # fmt: skip
     return figure(
-        traces, xaxis=time_axis(), yaxis={"title": {"text": title}, "rangemode": "tozero", "tickformat": ",~r"}, **extra
+        traces,
+        xaxis=time_axis(),
+        yaxis={"title": {"text": title}, "rangemode": "tozero", "tickformat": ",~r"},
+        legend=LEGEND_BELOW,
+        **extra,
     )
 
 
@@ -210,6 +222,7 @@ def error_rate_lines(
         traces,
         xaxis=time_axis(),
         yaxis={"title": {"text": f"failed requests by {by} (%)"}, "rangemode": "tozero", "ticksuffix": " %"},
+        legend=LEGEND_BELOW,
     )
 
 
@@ -254,7 +267,11 @@ def stacked_cost(
         for name, values in stacks.items()
     ]
     return figure(
-        traces, barmode="stack", xaxis=time_axis(), yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"}
+        traces,
+        barmode="stack",
+        xaxis=time_axis(),
+        yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"},
+        legend=LEGEND_BELOW,
     )
 
 
@@ -271,9 +288,9 @@ def bars(labels: list[str], values: list[float], axis_title: str, prefix: str = 
         [trace],
         height=max(160, 28 * len(labels) + 60),
         hovermode="closest",
-        margin={"l": 150, "r": 20, "t": 30, "b": 50},
+        margin={"l": 20, "r": 20, "t": 30, "b": 50},
         xaxis={"title": {"text": axis_title}, "tickprefix": prefix},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "automargin": True},
     )
 
 
@@ -281,7 +298,7 @@ def budget_bars(labels: list[str], today: list[float | None], month: list[float 
     """Share of the daily and the monthly budget used per tenant, as horizontal bars in
     %, red past 100 % (a dashed line marks 100 %). ``None``: no budget of that kind."""
 
-    def trace(name: str, used: list[float | None], opacity: float) -> dict[str, Any]:
+    def trace(name: str, used: list[float | None], pattern: str) -> dict[str, Any]:
         pct = [None if u is None else u * 100 for u in used]
         return {
             "type": "bar",
@@ -291,7 +308,8 @@ def budget_bars(labels: list[str], today: list[float | None], month: list[float 
             "x": numbers(pct),
             "marker": {
                 "color": [BUDGET_OVER if p is not None and p > 100 else BUDGET_OK for p in pct],
-                "opacity": opacity,
+                # The monthly bars hatched: the two tell apart in the legend too.
+                "pattern": {"shape": pattern, "fgcolor": "#ffffff", "size": 6},
                 "line": {"color": "#1b1f24", "width": 0.5},
             },
             "text": [("" if p is None else f"{p:,.0f} %") for p in pct],
@@ -303,18 +321,19 @@ def budget_bars(labels: list[str], today: list[float | None], month: list[float 
     shown = [u for u in [*today, *month] if u is not None]
     top = max([1.0, *shown]) * 100
     return figure(
-        [trace("daily budget", today, 1.0), trace("monthly budget", month, 0.6)],
+        [trace("daily budget", today, ""), trace("monthly budget", month, "/")],
         barmode="group",
         height=max(180, 44 * len(labels) + 80),
         hovermode="closest",
-        margin={"l": 150, "r": 40, "t": 30, "b": 50},
-        xaxis={"title": {"text": "budget used (%)"}, "ticksuffix": " %", "range": [0, top * 1.15]},
-        yaxis={"autorange": "reversed"},
+        margin={"l": 20, "r": 20, "t": 40, "b": 50},
+        xaxis={"title": {"text": "budget used (%)"}, "ticksuffix": " %", "range": [0, top * 1.2]},
+        yaxis={"autorange": "reversed", "automargin": True},
         shapes=[
             {
                 "type": "line", "xref": "x", "x0": 100, "x1": 100, "yref": "paper", "y0": 0, "y1": 1,
                 "line": {"dash": "dash", "color": BUDGET_OVER},
             }
         ],
-        legend={"orientation": "h", "y": -0.25},
+        # Above the bars: below, a short chart has no room for it under the axis title.
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )  # fmt: skip

@@ -158,3 +158,26 @@ def screenshot(page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """
     steps = itertools.count(1)
     return lambda step: save_screenshot(page, screenshot_name(request.node.name, f"{next(steps):02d}-{step}"))
+
+
+@pytest.fixture
+def traffic(transactional_db, acme, globex):
+    """800 requests of acme and globex over the last 20 hours, folded into the rollups,
+    and a jailbreak flag: enough for every dashboard to draw its charts and tables."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from opsdash.ingest.events import ingest_events
+    from opsdash.safety.models import SafetyFlag
+    from tests.dashboards.conftest import fold_all, make_events
+    from tests.telemetry.factories import truncate_raw
+
+    truncate_raw()
+    events = make_events(["acme", "globex"], 800, timezone.now(), seed=3)
+    assert ingest_events(events).accepted == len(events)
+    fold_all(len(events))
+    SafetyFlag.objects.create(tenant=acme, ts=timezone.now() - dt.timedelta(hours=1), event_id="e1",
+                              kind="jailbreak", severity="high", excerpt="ignore previous instructions")  # fmt: skip
+    yield events
+    truncate_raw()

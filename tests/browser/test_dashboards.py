@@ -3,31 +3,9 @@ the URL, and Back restores the previous view."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
-import pytest
-from django.utils import timezone
-
 from tests.browser.ui import settle
-
-
-@pytest.fixture
-def traffic(transactional_db, acme, globex):
-    from opsdash.safety.models import SafetyFlag
-    from tests.dashboards.conftest import fold_all, make_events
-    from tests.telemetry.factories import truncate_raw
-
-    truncate_raw()
-    events = make_events(["acme", "globex"], 800, timezone.now(), seed=3)
-    from opsdash.ingest.events import ingest_events
-
-    assert ingest_events(events).accepted == len(events)
-    fold_all(len(events))
-    SafetyFlag.objects.create(tenant=acme, ts=timezone.now() - dt.timedelta(hours=1), event_id="e1",
-                              kind="jailbreak", severity="high", excerpt="ignore previous instructions")  # fmt: skip
-    yield events
-    truncate_raw()
 
 
 def back(page) -> None:
