@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 import psycopg
@@ -28,6 +29,7 @@ from opsdash.accounts.models import ApiToken
 from opsdash.http import json_error
 from opsdash.ingest import decode
 from opsdash.ingest.events import IngestResult, Rejection, ingest_events
+from opsdash.ingest.validation import decode_events_body
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,11 @@ def decode_batch(request: HttpRequest, key: str) -> Batch:
     if charset not in ("utf-8", "utf8"):
         raise BadRequest(415, "unsupported charset", f"{charset!r}; send UTF-8")
     body = read_body(request, settings.INGEST_MAX_BODY_BYTES)
-    batch = parse_ndjson(body) if media_type == NDJSON else parse_json(body, key)
+    events = decode_events_body(body) if media_type == JSON and key == "events" else None
+    if events is not None:
+        batch = Batch(cast("list[object]", events), list(range(len(events))), len(events))
+    else:
+        batch = parse_ndjson(body) if media_type == NDJSON else parse_json(body, key)
     if batch.total == 0:
         raise BadRequest(400, "empty batch", f"send at least one record in {key!r}")
     if batch.total > settings.INGEST_MAX_BATCH:

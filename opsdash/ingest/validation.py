@@ -131,6 +131,28 @@ class EvalResultIn(msgspec.Struct, gc=False):
     detail: Annotated[str, _text(MAX_EVAL_DETAIL, min_length=0)] | None = None
 
 
+class _EventsBody(msgspec.Struct, gc=False):
+    events: list[EventIn]
+
+
+_EVENTS_BODY = msgspec.json.Decoder(_EventsBody)
+
+
+def decode_events_body(body: bytes) -> list[EventIn] | None:
+    """The events of a JSON body ``{"events": [...]}`` decoded straight into ``EventIn``,
+    or None when any record breaks a field rule or the body is not such an object.
+
+    The fast way for a clean batch: parsing into dicts and converting those cost three
+    times as much as this one pass in C (bench/ingest.py). It is the same declaration, so a
+    batch it accepts is one the record-by-record path accepts; on None the caller decodes
+    the body as data and ``validate_events`` words the problem of each record.
+    """
+    try:
+        return _EVENTS_BODY.decode(body).events
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+
+
 class TenantInfo(NamedTuple):
     id: int
 
@@ -181,11 +203,14 @@ def validate_events(
     problems: list[tuple[int, Problem]] = []
     convert, strings, join = _convert, _EVENT_STRINGS, "".join
     for index, record in enumerate(records):
-        try:
-            event = convert(record, EventIn)
-        except _ValidationError as exc:
-            problems.append((index, explain(EventIn, record, exc)))
-            continue
+        if type(record) is EventIn:  # decoded with its field rules (decode_events_body)
+            event = record
+        else:
+            try:
+                event = convert(record, EventIn)
+            except _ValidationError as exc:
+                problems.append((index, explain(EventIn, record, exc)))
+                continue
         # All the strings at once: one scan of one string in the common case.
         text = join(filter(None, strings(event)))
         if "\x00" in text or not text.isascii() or event.safety:
