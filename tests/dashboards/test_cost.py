@@ -4,6 +4,8 @@ import csv
 import io
 from decimal import Decimal
 
+import pytest
+
 from opsdash.audit.models import AuditEvent
 from tests.dashboards.conftest import raw_stats
 
@@ -150,3 +152,25 @@ def test_it_exports_slugs_that_start_like_a_formula_as_text(client, alice):
     quoted = next(r for r in rows if r["tenant"] == "'-acme")
     assert quoted["requests"] == "0"
     assert quoted["cost_usd_range"] == "0.000000"
+
+
+def test_it_shows_each_tenants_daily_and_monthly_budget_use_red_past_100_percent(client, alice, traffic):
+    client.force_login(alice)
+    response = client.get("/cost/?range=24h")
+    rows = {r["tenant"].slug: r for r in response.context["tenant_rows"]}
+    chart = response.context["budget_chart"]
+    daily, monthly = chart["data"]
+    assert (daily["name"], monthly["name"]) == ("daily budget", "monthly budget")
+    body = response.content.decode()
+    for i, slug in enumerate(daily["y"]):
+        row = rows[slug]
+        assert row["used_today"] == pytest.approx(float(row["today"] / row["daily_budget"]))
+        assert daily["x"][i] == pytest.approx(row["used_today"] * 100)
+        assert monthly["x"][i] == pytest.approx(row["used"] * 100)
+        over = row["used_today"] > 1
+        assert (daily["marker"]["color"][i] == "#B3261E") is over
+        if over:
+            assert f'<strong class="worse">{slug}</strong> ({row["used_today"] * 100:.0f} % of daily budget' in body
+    assert any(r["used_today"] and r["used_today"] > 1 for r in rows.values()), "south spends past its $2 a day"
+    assert "Daily budget used" in body
+    assert "Monthly budget used" in body
