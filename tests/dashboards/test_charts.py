@@ -295,3 +295,12 @@ def test_the_cost_page_lists_models_with_equal_cost_by_name(client, alice, traff
     client.force_login(alice)
     response = client.get("/cost/?range=24h")
     assert [m["model"] for m in response.context["model_rows"]] == ["big-2", "fast-1", "nopricing-3"]
+
+
+def test_a_tenant_past_its_daily_budget_gets_a_red_bar_and_one_under_a_blue_one():
+    chart = charts.budget_bars(["globex", "acme"], [2.08, 0.4], [0.9, None])
+    daily, monthly = chart["data"]
+    assert daily["marker"]["color"] == [charts.BUDGET_OVER, charts.BUDGET_OK]
+    assert daily["text"] == ["208 %", "40 %"]
+    assert monthly["x"] == [90.0, None]  # no monthly budget: no bar
+    assert chart["layout"]["shapes"][0]["x0"] == 100
