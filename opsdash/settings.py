@@ -442,6 +442,10 @@ def _budget_thresholds() -> list[int]:
 OPSDASH_BUDGET_ALERT_THRESHOLDS = _budget_thresholds()
 # The latest eval run of a prompt's newest version passing less than this percent raises "eval.failing".
 OPSDASH_EVAL_ALERT_MIN_PASS_RATE = env_int("OPSDASH_EVAL_ALERT_MIN_PASS_RATE", 70, minimum=1, maximum=100)
+# Hysteresis of every alert rule: an alert resolves only after its condition stayed below
+# the rule's resolve threshold for this many minutes (0: at once), so it reopens only after
+# such a quiet stretch. See docs/alerts.md.
+OPSDASH_ALERT_QUIET_MINUTES = env_int("OPSDASH_ALERT_QUIET_MINUTES", 30, minimum=0, maximum=1440)
 
 # --- Embeddings ---------------------------------------------------------------------------
 EMBEDDINGS_DIMENSIONS = env_int("OPSDASH_EMBEDDINGS_DIMENSIONS", 256, minimum=8, maximum=4096)

@@ -19,14 +19,19 @@ Rules
   (errors, latency). The burn rate is the bad share of requests over the share the
   objective allows (1 spends the budget exactly over the SLO's window). Fast: the last
   hour and the last 5 minutes both at 14.4× or more; slow: the last 6 hours and the last
-  30 minutes both at 6× or more. Resolves as soon as either window drops below.
+  30 minutes both at 6× or more, with at least 2 bad requests in the short window. Quiet
+  once the long window burns under half that.
 - ``slo.latency_sustained``: the SLO's percentile above its target in each of the last 3
-  whole UTC hours; resolves when one of the last 3 hours is back under.
+  whole UTC hours; quiet once the last whole hour is under 90 % of the target.
 - ``eval.failing``: per prompt, the latest run of each suite of its newest version; any
   passing less than OPSDASH_EVAL_ALERT_MIN_PASS_RATE % raises one alert for that version.
-  A later passing run (or a newer version that passes) resolves it.
+  Quiet once every such run passes at least 5 points more (or a newer version does).
+- ``errors.burst`` and ``safety.spike``: see opsdash/alerts/bursts.py.
 
-An alert that clears and comes back within 30 minutes is reopened, not raised again.
+Hysteresis (opsdash/alerts/hysteresis.py): every rule has a threshold to open and a lower
+one to resolve; an alert resolves only after its condition stayed under the lower one for
+OPSDASH_ALERT_QUIET_MINUTES, so it can open again only after such a quiet stretch. One
+that comes back within 30 minutes of resolving is reopened, not raised again.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -45,9 +50,10 @@ from django.utils import timezone
 
 from opsdash.actions import services as actions
 from opsdash.actions.models import ActionRun
-from opsdash.alerts import selectors
+from opsdash.alerts import bursts, selectors
+from opsdash.alerts.hysteresis import Report, settle
 from opsdash.alerts.models import Alert, Slo
-from opsdash.alerts.services import CLEARED, Raised, open_or_keep, resolve
+from opsdash.alerts.services import Raised, open_or_keep, quiet, resolve
 from opsdash.audit.services import record_event
 from opsdash.tenants.models import Tenant
 
@@ -64,42 +70,29 @@ BURNS = (
     (BURN_FAST, dt.timedelta(hours=1), dt.timedelta(minutes=5), 14.4, Alert.Severity.CRITICAL),
     (BURN_SLOW, dt.timedelta(hours=6), dt.timedelta(minutes=30), 6.0, Alert.Severity.WARNING),
 )
-# Fewer requests than this in the long window is too little evidence to page anyone.
+# Fewer requests than this in the long window is too little evidence to page anyone; so is
+# a short window with fewer bad requests than this (one slow request among the dozen of a
+# quiet half hour is not a burn).
 MIN_REQUESTS = 10
+MIN_BAD_TO_OPEN = 2
+# Hysteresis (see hysteresis.py). A burn alert stays open while its long window burns at
+# least this share of the rate that opens it: the short window, which opens it, would let
+# it go with the first calm minutes and open it again with the next few slow requests. A
+# sustained-latency alert stays open while the last whole hour is above this share of the
+# target; an eval alert while a run passes less than the floor plus this many points; a
+# budget alert while the spend is at most this many points under its threshold.
+BURN_RESOLVE_SHARE = 0.5
 SUSTAINED_HOURS = 3
+SUSTAINED_RESOLVE_SHARE = 0.9
 EVAL_LOOKBACK = dt.timedelta(days=7)
+EVAL_RESOLVE_POINTS = 5
+BUDGET_RESOLVE_POINTS = 5
 
 # Only one evaluation at a time; a second one (beat overlapping a slow run) skips.
 _EVAL_LOCK = 7_301_101
 STATEMENT_TIMEOUT_MS = 30_000
 
-PARTS = ("budgets", "slos", "evals")
-
-
-@dataclass
-class Report:
-    opened: int = 0
-    reopened: int = 0
-    resolved: int = 0
-    paused: int = 0
-    resumed: int = 0
-    failed: list[str] = field(default_factory=list)
-
-    def count(self, transition: str | None) -> None:
-        if transition == "opened":
-            self.opened += 1
-        elif transition == "reopened":
-            self.reopened += 1
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "opened": self.opened,
-            "reopened": self.reopened,
-            "resolved": self.resolved,
-            "paused": self.paused,
-            "resumed": self.resumed,
-            "failed": self.failed,
-        }
+PARTS = ("budgets", "slos", "evals", "errors", "safety")
 
 
 def evaluate(now: dt.datetime | None = None, *, parts: Iterable[str] = PARTS, notify: bool = True) -> Report | None:
@@ -112,7 +105,13 @@ def evaluate(now: dt.datetime | None = None, *, parts: Iterable[str] = PARTS, no
             if not cursor.fetchone()[0]:
                 return None
             cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        steps = {"budgets": evaluate_budgets, "slos": evaluate_slos, "evals": evaluate_evals}
+        steps = {
+            "budgets": evaluate_budgets,
+            "slos": evaluate_slos,
+            "evals": evaluate_evals,
+            "errors": bursts.evaluate_error_bursts,
+            "safety": bursts.evaluate_flag_spikes,
+        }
         for name in parts:
             try:
                 # A failing part (a query timing out) rolls back alone; the others still apply.
@@ -247,8 +246,16 @@ def _budget_rule(
         return
     level = max((t for t in thresholds if percent >= t), default=None)
     if current is not None and (level is None or (current.level or 0) > level):
-        # The budget was raised (or spend corrected) below the alert's threshold.
-        _resolve(current, CLEARED, now, report, notify)
+        # Spend back under the alert's threshold (the budget was raised, or spend corrected).
+        # Within BUDGET_RESOLVE_POINTS of it, the alert holds; further under, it is quiet and
+        # resolves after the quiet period, and no lower threshold opens meanwhile.
+        if percent >= (current.level or 0) - BUDGET_RESOLVE_POINTS:
+            kept, _ = open_or_keep(_budget_alert(tenant, use, current.level or 0, thresholds), now=now, notify=notify)
+            _hard_stop_if_due(tenant, use, kept, now, report)
+            return
+        if not quiet(current, now=now, notify=notify):
+            return
+        report.resolved += 1
         current = None
     if level is None:
         return
@@ -266,7 +273,11 @@ def _budget_rule(
             report.count(transition)
     else:
         alert, _ = open_or_keep(_budget_alert(tenant, use, level, thresholds), now=now, notify=notify)
-    if percent >= 100 and tenant.hard_stop:
+    _hard_stop_if_due(tenant, use, alert, now, report)
+
+
+def _hard_stop_if_due(tenant: Tenant, use: BudgetUse, alert: Alert | None, now: dt.datetime, report: Report) -> None:
+    if (use.percent or 0) >= 100 and tenant.hard_stop:
         target = alert or (
             Alert.objects.filter(rule=use.rule, subject=f"tenant:{tenant.pk}", period=use.period)
             .order_by("-level", "-opened_at", "-id")
@@ -496,47 +507,62 @@ def evaluate_slos(now: dt.datetime, report: Report, notify: bool = True) -> None
     unresolved = {
         (a.rule, a.subject): a for a in Alert.objects.filter(rule__in=SLO_RULES).exclude(state=Alert.State.RESOLVED)
     }
-    firing: set[tuple[str, str]] = set()
+    firing: dict[tuple[str, str], Raised] = {}
+    holding: dict[tuple[str, str], Raised | None] = {}
     windows = sorted({w for _, long_, short, _, _ in BURNS for w in (long_, short)})
     for slo in Slo.objects.filter(enabled=True).select_related("tenant").order_by("pk"):
         counts = selectors.window_counts(slo, now, windows)
         for rule, long_, short, factor, severity in BURNS:
             if counts[long_].requests < MIN_REQUESTS:
-                continue
+                continue  # too little evidence: quiet
             for indicator in ("errors", "latency"):
                 burn_long, burn_short = _burn(counts[long_], indicator, slo), _burn(counts[short], indicator, slo)
-                if burn_long is None or burn_short is None or burn_long < factor or burn_short < factor:
-                    continue
+                if burn_long is None or burn_long < factor * BURN_RESOLVE_SHARE:
+                    continue  # quiet
                 raised = _burn_alert(slo, rule, indicator, long_, short, factor, severity, counts, now)
-                _, transition = open_or_keep(raised, now=now, notify=notify)
-                report.count(transition)
-                firing.add((raised.rule, raised.subject))
+                bad = counts[short].failed if indicator == "errors" else counts[short].slow
+                if burn_long >= factor and (burn_short or 0.0) >= factor and bad >= MIN_BAD_TO_OPEN:
+                    firing[(raised.rule, raised.subject)] = raised
+                else:
+                    holding[(raised.rule, raised.subject)] = raised
         values = selectors.hourly_quantiles(slo, now, SUSTAINED_HOURS)
         if all(v is not None and v > slo.latency_target_ms for v in values):
             end = now.replace(minute=0, second=0, microsecond=0)
             starts = [end - dt.timedelta(hours=SUSTAINED_HOURS - k) for k in range(SUSTAINED_HOURS)]
             raised = _sustained_alert(slo, [float(v or 0) for v in values], starts, now)
-            _, transition = open_or_keep(raised, now=now, notify=notify)
-            report.count(transition)
-            firing.add((raised.rule, raised.subject))
-    for key, alert in unresolved.items():
-        if key not in firing:
-            _resolve(alert, CLEARED, now, report, notify)
+            firing[(raised.rule, raised.subject)] = raised
+        elif values and values[-1] is not None and values[-1] > slo.latency_target_ms * SUSTAINED_RESOLVE_SHARE:
+            holding[(LATENCY_SUSTAINED, slo.subject)] = None
+    settle(unresolved, firing, holding, now, report, notify)
 
 
-def replay_slos(start: dt.datetime, end: dt.datetime, step: dt.timedelta = dt.timedelta(minutes=5)) -> Report:
-    """Evaluate the SLO rules at every ``step`` from ``start`` to ``end``, as the beat would
-    have: alerts open and resolve at the times they would have. No notices are sent for
-    this history. Used by seed_demo for traffic loaded after the fact."""
+def replay(
+    start: dt.datetime,
+    end: dt.datetime,
+    step: dt.timedelta = dt.timedelta(minutes=5),
+    *,
+    parts: Iterable[str] = ("slos",),
+) -> Report:
+    """Evaluate the rules of ``parts`` ("slos", "errors", "safety") at every ``step`` from
+    ``start`` to ``end``, as the beat would have: alerts open and resolve at the times they
+    would have. No notices are sent for this history. Used by seed_demo for traffic loaded
+    after the fact."""
+    steps = {"slos": evaluate_slos, "errors": bursts.evaluate_error_bursts, "safety": bursts.evaluate_flag_spikes}
+    rules = [steps[name] for name in parts]
     report = Report()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVAL_LOCK])
         t = start
         while t <= end:
-            evaluate_slos(t, report, notify=False)
+            for rule in rules:
+                rule(t, report, False)
             t += step
     return report
+
+
+def replay_slos(start: dt.datetime, end: dt.datetime, step: dt.timedelta = dt.timedelta(minutes=5)) -> Report:
+    return replay(start, end, step, parts=("slos",))
 
 
 # --- Evals ----------------------------------------------------------------------------------
@@ -544,20 +570,24 @@ def replay_slos(start: dt.datetime, end: dt.datetime, step: dt.timedelta = dt.ti
 
 def evaluate_evals(now: dt.datetime, report: Report, notify: bool = True) -> None:
     threshold = settings.OPSDASH_EVAL_ALERT_MIN_PASS_RATE / 100
+    resolve_at = threshold + EVAL_RESOLVE_POINTS / 100
     unresolved = {a.subject: a for a in Alert.objects.filter(rule=EVAL_FAILING).exclude(state=Alert.State.RESOLVED)}
-    firing: set[str] = set()
+    firing: dict[str, Raised] = {}
+    holding: dict[str, Raised | None] = {}
     for prompt_id, runs in selectors.latest_eval_runs(now - EVAL_LOOKBACK, now).items():
+        version = runs[0].prompt_version
+        subject = f"prompt:{prompt_id}@{version}"
         failing = sorted((r for r in runs if r.pass_rate < threshold), key=lambda r: (r.pass_rate, r.suite, r.run_id))
         if not failing:
+            if any(r.pass_rate < resolve_at for r in runs):
+                holding[subject] = None
             continue
-        version = runs[0].prompt_version
         worst = failing[0]
         lines = "; ".join(
             f"{r.suite}: {r.passed} of {r.results} results passed ({r.pass_rate:.0%}) in run {r.run_id}"
             for r in failing
         )
-        subject = f"prompt:{prompt_id}@{version}"
-        raised = Raised(
+        firing[subject] = Raised(
             rule=EVAL_FAILING,
             subject=subject,
             severity=Alert.Severity.WARNING,
@@ -565,13 +595,9 @@ def evaluate_evals(now: dt.datetime, report: Report, notify: bool = True) -> Non
             detail=(
                 f"The newest version of prompt {prompt_id} ({version}) fails its latest eval runs: {lines}. "
                 f"An alert is raised below {settings.OPSDASH_EVAL_ALERT_MIN_PASS_RATE} % passed; "
-                "a passing run of the suite resolves it."
+                f"it resolves once every latest run passes at least "
+                f"{settings.OPSDASH_EVAL_ALERT_MIN_PASS_RATE + EVAL_RESOLVE_POINTS} % (or a newer version does)."
             ),
             path="/evals/?" + urlencode({"prompt": f"{prompt_id}@{version}", "range": "7d"}, safe="@"),
         )
-        _, transition = open_or_keep(raised, now=now, notify=notify)
-        report.count(transition)
-        firing.add(subject)
-    for subject, alert in unresolved.items():
-        if subject not in firing:
-            _resolve(alert, CLEARED, now, report, notify)
+    settle(unresolved, firing, holding, now, report, notify)

@@ -14,6 +14,8 @@ RULES = {
     "slo.burn_slow": "SLO slow burn",
     "slo.latency_sustained": "SLO latency above target",
     "eval.failing": "Failing evals",
+    "errors.burst": "Error-rate burst",
+    "safety.spike": "Safety-flag spike",
 }
 
 
@@ -138,6 +140,14 @@ class Alert(models.Model):
     )
     hard_stop_at = models.DateTimeField(null=True, blank=True)
     hard_stop_ended_at = models.DateTimeField(null=True, blank=True)
+    # Hysteresis: when the condition first fell below the rule's resolve threshold, in the
+    # stretch that is going on (None while it is above). The evaluation resolves the alert
+    # once this is OPSDASH_ALERT_QUIET_MINUTES old, so a condition that wavers around its
+    # threshold keeps one alert open instead of opening and resolving it again and again.
+    quiet_since = models.DateTimeField(null=True, blank=True)
+    # The worst value seen while open (error rate, flags in an hour) for the rules whose
+    # title names it, so a resolved alert still says how bad it got.
+    peak = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]

@@ -9,11 +9,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models import Case, Count, IntegerField, Max, QuerySet, Sum, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from opsdash.accounts import access
 from opsdash.alerts.models import Alert, Slo
@@ -75,6 +78,113 @@ def open_alert_count(user: Any, tenant: Any = None) -> dict[str, int]:
     counts = state_counts(alerts)
     critical = alerts.filter(state=Alert.State.OPEN, severity=Alert.Severity.CRITICAL).count()
     return {"open": counts[Alert.State.OPEN], "acknowledged": counts[Alert.State.ACKNOWLEDGED], "critical": critical}
+
+
+# --- Open alerts (the overview's "Needs attention") -----------------------------------------
+
+OPEN_ALERTS_LIMIT = 10
+SEVERITY_ORDER = (Alert.Severity.CRITICAL, Alert.Severity.WARNING, Alert.Severity.INFO)
+STATE_ORDER = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An unresolved alert as a list of what needs attention shows it."""
+
+    pk: int
+    rule: str
+    subject: str  # the rule's own key, e.g. "model:gemini-2.0-flash"
+    subject_kind: str  # route, model, tenant, flags (a tenant's flags of one kind), prompt
+    subject_key: str  # /chat/answer, gemini-2.0-flash, globex, umbrella-health:jailbreak, support-reply@v8
+    severity: str
+    state: str  # open or acknowledged
+    title: str
+    opened_at: dt.datetime
+    period: str
+    tenant_slug: str
+    slo: Slo | None
+    link: str  # path and query of the page showing the subject, the trouble's window chosen
+
+    @property
+    def path(self) -> str:
+        return self.link
+
+
+def open_alerts(user: Any, tenant: Tenant | None = None, limit: int = OPEN_ALERTS_LIMIT) -> list[OpenAlert]:
+    """The unresolved alerts ``user`` may see (of ``tenant`` only, when given): the most
+    severe first (critical, warning, info), open before acknowledged, then the newest,
+    then the highest id."""
+    limit = max(1, min(int(limit), 100))
+    alerts = visible_alerts(user).select_related("slo").exclude(state=Alert.State.RESOLVED)
+    if tenant is not None:
+        alerts = alerts.filter(tenant=tenant)
+    ranked = alerts.annotate(
+        severity_rank=_rank("severity", SEVERITY_ORDER), state_rank=_rank("state", STATE_ORDER)
+    ).order_by("severity_rank", "state_rank", "-opened_at", "-id")
+    now = timezone.now()
+    return [_open_alert(a, now) for a in ranked[:limit]]
+
+
+def _rank(name: str, order: tuple[str, ...]) -> Case:
+    whens = [When(**{name: value}, then=Value(i)) for i, value in enumerate(order)]
+    return Case(*whens, default=Value(len(order)), output_field=IntegerField())
+
+
+def subject_of(alert: Alert) -> tuple[str, str]:
+    """(kind, key) of what the alert is about, as the pages name it."""
+    tenant_slug = alert.tenant.slug if alert.tenant_id and alert.tenant else ""
+    head, _, rest = alert.subject.partition(":")
+    if alert.rule.startswith("slo.") and alert.slo is not None:
+        return "route", alert.slo.route
+    if alert.rule.startswith("budget."):
+        return "tenant", tenant_slug
+    if alert.rule == "safety.spike":
+        return "flags", f"{tenant_slug}:{rest.partition(':')[2]}"
+    if head in ("route", "model", "prompt"):
+        return head, rest
+    return head, rest or alert.subject
+
+
+def _open_alert(alert: Alert, now: dt.datetime) -> OpenAlert:
+    kind, key = subject_of(alert)
+    return OpenAlert(
+        pk=alert.pk,
+        rule=alert.rule,
+        subject=alert.subject,
+        subject_kind=kind,
+        subject_key=key,
+        severity=alert.severity,
+        state=alert.state,
+        title=alert.title,
+        opened_at=alert.opened_at,
+        period=alert.period,
+        tenant_slug=alert.tenant.slug if alert.tenant_id and alert.tenant else "",
+        slo=alert.slo,
+        link=ongoing_link(alert.path, now) if alert.path else f"/alerts/{alert.pk}/",
+    )
+
+
+def ongoing_link(path: str, now: dt.datetime) -> str:
+    """An open alert's link with its custom range reaching the present hour (the link was
+    framed when the alert opened; the trouble may have lasted since). A range under a day
+    that starts before the minute rollups were kept is widened past 24 hours, which the
+    pages read per hour."""
+    parts = urlsplit(path)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if params.get("range") != "custom":
+        return path
+    try:
+        lo = dt.datetime.fromisoformat(params["from"]).replace(tzinfo=dt.UTC)
+        hi = dt.datetime.fromisoformat(params["to"]).replace(tzinfo=dt.UTC)
+    except (KeyError, ValueError):
+        return path
+    present = _floor(now, dt.timedelta(hours=1)) + dt.timedelta(hours=1)
+    hi = max(hi, present)
+    oldest_minutes = now - dt.timedelta(days=int(settings.OPSDASH_MINUTE_ROLLUP_DAYS))
+    if lo < oldest_minutes and hi - lo <= dt.timedelta(hours=24):
+        lo = hi - dt.timedelta(hours=25)
+    params.update({"from": f"{lo:%Y-%m-%dT%H:%M}", "to": f"{hi:%Y-%m-%dT%H:%M}"})
+    return f"{parts.path}?{urlencode(params, safe='/:@')}"
 
 
 # --- Spend ----------------------------------------------------------------------------------
@@ -226,6 +336,58 @@ GROUP BY 1, 2"""
     return [
         histogram.quantiles_dense(dense[k], [slo.quantile])[0] if dense[k].sum() >= enough else None
         for k in range(hours)
+    ]
+
+
+# --- Error rates per route and model ---------------------------------------------------------
+
+SUBJECT_GROUPINGS = {"route": rollups.ROUTE, "model": rollups.MODEL}
+
+
+@dataclass(frozen=True)
+class SubjectErrors:
+    """A route's or model's requests and failures (over every tenant) in a recent window,
+    and over the days before it (its baseline)."""
+
+    by: str  # "route" or "model"
+    key: str
+    window: Counts
+    baseline: Counts
+
+
+def error_counts(now: dt.datetime, window: dt.timedelta, baseline: dt.timedelta) -> list[SubjectErrors]:
+    """Per route and per model with requests in the ``window`` before ``now`` (read from the
+    minute rollups, per minute), and their counts over the ``baseline`` before the window
+    (whole hours, from the hour rollups); ordered by kind, then key. A window older than
+    the minute rollups are kept (a replay of old traffic) is read from the hour rollups,
+    from the start of its first hour."""
+    start = _floor(now - window, dt.timedelta(minutes=1))
+    base_end = _floor(start, dt.timedelta(hours=1))
+    sql = """
+SELECT grouping, CASE WHEN grouping = %(route)s THEN route ELSE model END, sum(requests), sum(errors + timeouts)
+FROM {table}
+WHERE grouping IN (%(route)s, %(model)s) AND tenant_id = 0 AND bucket >= %(start)s AND bucket < %(end)s
+GROUP BY 1, 2"""
+    named = {"route": rollups.ROUTE, "model": rollups.MODEL}
+    by_grouping = {v: k for k, v in SUBJECT_GROUPINGS.items()}
+
+    def read(table: str, lo: dt.datetime, hi: dt.datetime) -> dict[tuple[str, str], Counts]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(table=table), {**named, "start": lo, "end": hi})
+            return {
+                (by_grouping[grouping], key): Counts(int(requests or 0), int(failed or 0))
+                for grouping, key, requests, failed in cursor.fetchall()
+            }
+
+    if start >= rollups.minute_cutoff(timezone.now()):
+        recent = read(rollups.GRAINS["minute"], start, now)
+    else:
+        recent = read(rollups.GRAINS["hour"], base_end, now)
+    before = read(rollups.GRAINS["hour"], base_end - baseline, base_end) if recent else {}
+    return [
+        SubjectErrors(by, key, counts, before.get((by, key), Counts()))
+        for (by, key), counts in sorted(recent.items())
+        if counts.requests
     ]
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
@@ -107,6 +108,12 @@ class Raised:
     slo: Slo | None = None
     period: str = ""
     level: int | None = None
+    # The value the title names (error rate, flags in an hour): the alert keeps the worst.
+    peak: float | None = None
+
+
+def quiet_period() -> dt.timedelta:
+    return dt.timedelta(minutes=int(settings.OPSDASH_ALERT_QUIET_MINUTES))
 
 
 @transaction.atomic
@@ -122,10 +129,17 @@ def open_or_keep(raised: Raised, *, now: dt.datetime | None = None, notify: bool
     )
     if current is not None:
         # Kept: the numbers in its text follow the condition, quietly (no new notice); its
-        # link stays the one it opened with, which frames the start of the trouble.
+        # link stays the one it opened with, which frames the start of the trouble. The
+        # condition is back above the resolve threshold: a quiet stretch starts over.
         changed = [name for name in ("title", "detail", "severity") if getattr(current, name) != getattr(raised, name)]
         for name in changed:
             setattr(current, name, getattr(raised, name))
+        if raised.peak is not None and (current.peak is None or raised.peak > current.peak):
+            current.peak = raised.peak
+            changed.append("peak")
+        if current.quiet_since is not None:
+            current.quiet_since = None
+            changed.append("quiet_since")
         if changed:
             current.save(update_fields=changed)
         return current, None
@@ -150,13 +164,15 @@ def open_or_keep(raised: Raised, *, now: dt.datetime | None = None, notify: bool
         recent.resolved_reason = ""
         recent.acknowledged_by = None
         recent.acknowledged_at = None
+        recent.quiet_since = None
         recent.severity, recent.title, recent.detail, recent.path = (
             raised.severity, raised.title, raised.detail, raised.path,
         )  # fmt: skip
+        recent.peak = raised.peak  # the title names this episode's worst, not the last one's
         recent.save(
             update_fields=[
-                "state", "resolved_at", "resolved_reason", "acknowledged_by", "acknowledged_at",
-                "severity", "title", "detail", "path",
+                "state", "resolved_at", "resolved_reason", "acknowledged_by", "acknowledged_at", "quiet_since",
+                "severity", "title", "detail", "path", "peak",
             ]
         )  # fmt: skip
         _audit("alert.reopened", recent, before=before)
@@ -174,11 +190,38 @@ def open_or_keep(raised: Raised, *, now: dt.datetime | None = None, notify: bool
         detail=raised.detail,
         path=raised.path[:500],
         period=raised.period,
+        peak=raised.peak,
         opened_at=now,
     )
     _audit("alert.opened", alert, detail=alert.detail)
     _notify(alert, "opened", notify)
     return alert, "opened"
+
+
+def hold(alert: Alert) -> None:
+    """The alert's condition is between its rule's thresholds (not quiet): a quiet stretch
+    that had started is over."""
+    if alert.quiet_since is not None:
+        Alert.objects.filter(pk=alert.pk).update(quiet_since=None)
+        alert.quiet_since = None
+
+
+@transaction.atomic
+def quiet(alert: Alert, *, now: dt.datetime, notify: bool = True) -> bool:
+    """The alert's condition is below its rule's resolve threshold at ``now``. Resolve it
+    ("cleared") once that has held for the quiet period (OPSDASH_ALERT_QUIET_MINUTES);
+    until then it stays open, and coming back above the threshold (open_or_keep) starts
+    the stretch over. True when it resolved."""
+    alert = Alert.objects.select_for_update(of=("self",)).get(pk=alert.pk)
+    if alert.is_resolved:
+        return False
+    if alert.quiet_since is None or alert.quiet_since > now:
+        alert.quiet_since = now
+        alert.save(update_fields=["quiet_since"])
+    if now - alert.quiet_since < quiet_period():
+        return False
+    resolve(alert, reason=CLEARED, now=now, notify=notify)
+    return True
 
 
 @transaction.atomic

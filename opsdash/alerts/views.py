@@ -15,12 +15,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsdash.accounts import access
+from opsdash.accounts import selectors as account_reads
 from opsdash.accounts.access import require_perm, require_role, tenant_for
 from opsdash.accounts.models import Role
 from opsdash.alerts import selectors, services
 from opsdash.alerts.forms import BudgetForm, SloForm
 from opsdash.alerts.models import RULES, Alert, Slo
-from opsdash.tenants import selectors as tenant_selectors
 
 PAGE_SIZE = 50
 # The open list refreshes itself this often (htmx), so a new alert shows without a reload.
@@ -53,8 +53,9 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "rules": RULES.items(),
         "severities": Alert.Severity.choices,
-        "tenants": tenant_selectors.tenant_list(request.user),
+        "tenants": account_reads.tenant_list(request.user),
         "refresh_seconds": REFRESH_SECONDS,
+        "quiet_minutes": settings.OPSDASH_ALERT_QUIET_MINUTES,
     }
     status = 200
     try:
@@ -113,7 +114,7 @@ def _slo_form(request: HttpRequest, instance: Slo | None = None) -> SloForm:
     return SloForm(
         request.POST or None,
         instance=instance,
-        tenant_choices=tenant_selectors.tenant_list(request.user),
+        tenant_choices=account_reads.tenant_list(request.user),
         allow_all_tenants=access.may_see_global_numbers(request.user),
     )
 

@@ -60,12 +60,27 @@ def test_it_raises_an_alert_for_a_new_version_failing_its_latest_run(db):
     assert Alert.objects.count() == 1
 
 
-def test_it_resolves_it_when_a_later_run_passes(db):
+def later(minutes: int) -> dt.datetime:
+    return timezone.now() + dt.timedelta(minutes=minutes)
+
+
+def test_it_resolves_it_once_a_later_run_passes_for_the_quiet_period(db):
     run("v8", 4, hours_ago=3)
     evaluate()
     run("v8", 8, hours_ago=1)
     evaluate()
+    assert alerts() == [("prompt:support-reply@v8", "open")]
+    evaluate(later(31))
     assert alerts() == [("prompt:support-reply@v8", "resolved")]
+
+
+def test_it_keeps_it_open_while_a_later_run_passes_just_above_the_floor(db):
+    # 70 % opens; the alert resolves only at 75 % or more (the floor plus 5 points).
+    run("v8", 4, hours_ago=3)
+    evaluate()
+    run("v8", 72, total=100, hours_ago=1)
+    evaluate(later(120))
+    assert alerts() == [("prompt:support-reply@v8", "open")]
 
 
 def test_it_resolves_it_when_a_newer_version_passes(db):
@@ -73,6 +88,8 @@ def test_it_resolves_it_when_a_newer_version_passes(db):
     evaluate()
     run("v9", 10, hours_ago=1)
     evaluate()
+    assert alerts() == [("prompt:support-reply@v8", "open")]
+    evaluate(later(31))
     assert alerts() == [("prompt:support-reply@v8", "resolved")]
 
 

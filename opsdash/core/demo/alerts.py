@@ -1,10 +1,11 @@
 """After the demo is loaded: an SLO on the incident's route, and the alerts its stories raise.
 
-The traffic arrives all at once, after the fact, so the SLO rules are replayed over the
-hours around the latency incident (every 5 minutes, as beat would have run them): the
-burn-rate alerts open and resolve at the times they would have. Then one evaluation at
-the current time raises what is true now: the over-budget tenant's budget alerts and the
-failing prompt version's eval alert.
+The traffic arrives all at once, after the fact, so the rules are replayed over the hours
+around each story (every 5 minutes, as beat would have run them): the SLO rules around the
+latency incident, the error-burst rule around the error burst, the safety-spike rule
+around the jailbreak wave. Their alerts open and resolve at the times they would have.
+Then one evaluation at the current time raises what is true now: the over-budget tenant's
+budget alerts and the failing prompt version's eval alert.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ SLO_PERCENTILE = Decimal("99")
 TARGET_OVER_USUAL_P99 = 1.5
 ERROR_RATE_TARGET_PCT = Decimal("5")
 REPLAY_AFTER_HOURS = 7  # long enough for the 6-hour window to let the incident go
+# The error burst and the jailbreak wave are read over the last hour or two: 3 hours after
+# each is long enough for its alert to go quiet and resolve.
+REPLAY_AFTER_BURST_HOURS = 3
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,18 @@ def seed_alerts(data: DemoData, progress: Callable[[str], None]) -> SeededAlerts
     start = _ms_to_dt(story.incident.start_ms - HOUR_MS)
     end = min(_ms_to_dt(story.incident.end_ms + REPLAY_AFTER_HOURS * HOUR_MS), now)
     replayed = evaluation.replay_slos(start, end)
+    for part, window in (("errors", story.burst), ("safety", story.wave)):
+        later = evaluation.replay(
+            _ms_to_dt(window.start_ms - HOUR_MS),
+            min(_ms_to_dt(window.end_ms + REPLAY_AFTER_BURST_HOURS * HOUR_MS), now),
+            parts=(part,),
+        )
+        replayed.opened += later.opened
     evaluation.evaluate(now)
     progress(
-        f"  alerts: SLO {slo.percentile_label} ≤ {slo.latency_target_ms:,} ms on {slo.route}; "
-        f"replayed {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC ({replayed.opened} opened), then evaluated now"
+        f"  alerts: SLO {slo.percentile_label} ≤ {slo.latency_target_ms:,} ms on {slo.route}; replayed the "
+        f"rules around the incident, the error burst and the jailbreak wave ({replayed.opened} opened), "
+        "then evaluated now"
     )
     alerts = Alert.objects.order_by("opened_at", "pk")
     return SeededAlerts(
