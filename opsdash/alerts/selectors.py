@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, IntegerField, Max, QuerySet, Sum, Value, When
 from django.http import Http404
@@ -165,9 +164,9 @@ def _open_alert(alert: Alert, now: dt.datetime) -> OpenAlert:
 
 
 def ongoing_link(path: str, now: dt.datetime) -> str:
-    """An open alert's link with its custom range reaching the present hour (the link was
-    framed when the alert opened; the trouble may have lasted since). A range under a day
-    that starts before the minute rollups were kept is widened past 24 hours, which the
+    """An open alert's link with its custom range reaching the end of the present hour (the
+    link was framed when the alert opened; the trouble may have lasted since). A range
+    that starts before the minute rollups were kept thus spans more than a day, which the
     pages read per hour."""
     parts = urlsplit(path)
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -180,9 +179,6 @@ def ongoing_link(path: str, now: dt.datetime) -> str:
         return path
     present = _floor(now, dt.timedelta(hours=1)) + dt.timedelta(hours=1)
     hi = max(hi, present)
-    oldest_minutes = now - dt.timedelta(days=int(settings.OPSDASH_MINUTE_ROLLUP_DAYS))
-    if lo < oldest_minutes and hi - lo <= dt.timedelta(hours=24):
-        lo = hi - dt.timedelta(hours=25)
     params.update({"from": f"{lo:%Y-%m-%dT%H:%M}", "to": f"{hi:%Y-%m-%dT%H:%M}"})
     return f"{parts.path}?{urlencode(params, safe='/:@')}"
 
