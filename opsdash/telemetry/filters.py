@@ -26,6 +26,10 @@ GROUPING_FOR: dict[frozenset[str], int] = {
     frozenset({"tenant", "prompt"}): 7,
 }
 NARROWING = ("route", "model", "prompt")
+# Parameters of a page's view that are not filters of the data but belong in its links: the
+# breakdown of /latency/ (by) and the kind of /safety/. A link that changes one filter keeps
+# them, so clicking a slow model does not snap the breakdown back to routes.
+PAGE_PARAMS = ("by", "kind")
 
 
 class FilterError(ValueError):
@@ -43,6 +47,8 @@ class Filters:
     # The tenants the user may see: None = every tenant.
     scope: frozenset[int] | None = None
     errors: tuple[str, ...] = field(default=())
+    # PAGE_PARAMS present in the query string, in that order: (name, value) pairs.
+    page_params: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def prompt(self) -> str:
@@ -90,7 +96,10 @@ class Filters:
         return out
 
     def query(self, **changes: Any) -> str:
-        """This view's query string with some filters changed (None removes one)."""
+        """This view's query string with some filters changed (None removes one).
+
+        One key per filter, whatever was changed: a link built from it never says
+        ``tenant=a&tenant=b`` (which value wins would be up to the reader)."""
         params = QueryDict(mutable=True)
         values: dict[str, str] = dict(self.range.query())
         if self.tenant is not None:
@@ -100,6 +109,7 @@ class Filters:
                 values[name] = getattr(self, name)
         if self.prompt:
             values["prompt"] = self.prompt
+        values.update(self.page_params)
         for key, value in changes.items():
             if value is None or value == "":
                 values.pop(key, None)
@@ -110,4 +120,16 @@ class Filters:
             values.pop("to", None)
         for key, value in values.items():
             params[key] = value
-        return params.urlencode()
+        return params.urlencode(safe="/:@")
+
+    def carried_query(self, *, with_range: bool = True) -> str:
+        """The range and tenant alone, for links to the other pages: what the user chose
+        follows them across the navigation; the narrowing filters and page parameters
+        belong to this page and stay behind."""
+        values: dict[str, str] = dict(self.range.query()) if with_range else {}
+        if self.tenant is not None:
+            values["tenant"] = self.tenant.slug
+        params = QueryDict(mutable=True)
+        for key, value in values.items():
+            params[key] = value
+        return params.urlencode(safe="/:@")

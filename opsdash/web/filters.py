@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from opsdash.accounts import access
 from opsdash.lib.timerange import RangeError, parse_range
-from opsdash.telemetry.filters import NARROWING, FilterError, Filters
+from opsdash.telemetry.filters import NARROWING, PAGE_PARAMS, FilterError, Filters
 
 MAX_TEXT = 200
 
@@ -24,6 +24,12 @@ def _text(params: QueryDict, name: str) -> str:
     if len(value) > MAX_TEXT:
         raise FilterError(f"'{name}' is longer than {MAX_TEXT} characters.")
     return value
+
+
+def page_params(params: QueryDict) -> tuple[tuple[str, str], ...]:
+    """The page parameters (Filters.page_params) of a query string; over-long values raise
+    FilterError like any filter."""
+    return tuple((name, value) for name in PAGE_PARAMS if (value := _text(params, name)))
 
 
 def parse_filters(request: HttpRequest, now: dt.datetime | None = None, default_range: str | None = None) -> Filters:
@@ -51,6 +57,7 @@ def parse_filters(request: HttpRequest, now: dt.datetime | None = None, default_
         prompt_id=prompt_id,
         prompt_version=prompt_version,
         scope=scope,
+        page_params=page_params(params),
     )
     narrowing = [name for name in NARROWING if getattr(filters, name if name != "prompt" else "prompt_id")]
     if len(narrowing) > 1:
@@ -58,4 +65,4 @@ def parse_filters(request: HttpRequest, now: dt.datetime | None = None, default_
     return filters
 
 
-__all__ = ["FilterError", "Filters", "Http404", "parse_filters"]
+__all__ = ["FilterError", "Filters", "Http404", "page_params", "parse_filters"]

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -18,7 +19,7 @@ from opsdash.lib.csvsafe import safe_row
 from opsdash.tenants import selectors as tenant_selectors
 from opsdash.web import dashboards
 from opsdash.web.attention import needs_attention
-from opsdash.web.filters import FilterError, Filters, parse_filters
+from opsdash.web.filters import FilterError, Filters, page_params, parse_filters
 from opsdash.web.overview import extra_tiles
 
 COST_TABLE_PAGE = 50
@@ -36,7 +37,13 @@ def render_dashboard(
     request: HttpRequest, template: str, build: Callable[[Filters], dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> HttpResponse:
     """Full page, or only its panels for an htmx filter change; a bad filter is a 400
-    that says what was wrong, with the filter bar still there to fix it."""
+    that says what was wrong, with the filter bar still there to fix it.
+
+    A panels refresh also sends the page's filter bar and the main navigation out of band
+    (hx-swap-oob): a row link or a breakdown tab changes the filters without the form, and
+    a bar still showing "all" would drop the new filter at the next range change (and the
+    navigation would carry the old range and tenant to the other pages). Every page
+    template wraps its filter bar in ``{% partialdef filter_bar %}`` for this."""
     context: dict[str, Any] = {
         "tenants": tenant_selectors.tenant_list(request.user),
         "range_choices": RANGE_CHOICES,
@@ -44,6 +51,8 @@ def render_dashboard(
         **(extra or {}),
     }
     try:
+        # Kept apart from the filters so the bar keeps them even when a filter is refused.
+        context["page_params"] = page_params(request.GET)
         filters = parse_filters(request, default_range=context.get("default_range"))
         context.update(build(filters))
     except FilterError as exc:
@@ -53,8 +62,15 @@ def render_dashboard(
         context["filters"] = filters
         status = 200
     htmx = getattr(request, "htmx", None)
-    partial = htmx and not htmx.history_restore_request and htmx.target == "panels"
-    return render(request, f"{template}#panels" if partial else template, context, status=status)
+    if not (htmx and not htmx.history_restore_request and htmx.target == "panels"):
+        return render(request, template, context, status=status)
+    oob = {**context, "oob": True}
+    parts = [
+        render_to_string(f"{template}#panels", context, request),
+        render_to_string(f"{template}#filter_bar", oob, request),
+        render_to_string("base.html#mainnav", oob, request),
+    ]
+    return HttpResponse("".join(parts), status=status)
 
 
 @require_GET
@@ -80,7 +96,26 @@ def _breakdown(request: HttpRequest) -> str:
 @require_role(Role.VIEWER)
 def latency(request: HttpRequest) -> HttpResponse:
     by = _breakdown(request)
-    return render_dashboard(request, "telemetry/latency.html", lambda f: dashboards.latency(f, by))
+
+    def build(f: Filters) -> dict[str, Any]:
+        # The rollups break down by one of route, model or prompt beside the tenant, so
+        # narrowed to one model there is no breakdown by route to read. The narrowing filter
+        # is what the user just asked for (a row of "Slowest models", the Model box), so it
+        # wins over the breakdown instead of a 400: the page shows that model without a
+        # breakdown panel and says why, and ``by`` stays in the links and the filter bar, so
+        # clearing the filter brings back the breakdown the user chose.
+        narrowed = f.narrowed_by
+        context = dashboards.latency(f, narrowed or by)
+        context["by"] = by
+        if narrowed:
+            context["breakdown_off"] = {
+                "filter": narrowed,
+                "value": getattr(f, narrowed),
+                "clear": f.query(**{narrowed: None}),
+            }
+        return context
+
+    return render_dashboard(request, "telemetry/latency.html", build, {"by": by})
 
 
 @require_GET

@@ -16,3 +16,49 @@
     });
   });
 })();
+
+// An htmx answer that is not a success never replaces the page: the user keeps the filter
+// bar, the navigation and the last panels they saw.
+(function () {
+  "use strict";
+
+  function showError(target, text) {
+    if (!target) { return; }
+    var box = target.querySelector("[data-htmx-error]");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "error-panel";
+      box.setAttribute("role", "alert");
+      box.setAttribute("data-htmx-error", "");
+      target.insertBefore(box, target.firstChild);
+    }
+    box.textContent = text;
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    var xhr = detail.xhr;
+    if (!xhr || xhr.status < 400) { return; }
+    var target = detail.target;
+    // A dashboard answers a filter it cannot use with a 400 that is its panels, the reason
+    // inside them, and the filter bar out of band: shown as any other answer.
+    if (target && target.id && xhr.status < 500 &&
+        (xhr.responseText || "").indexOf('id="' + target.id + '"') !== -1) {
+      detail.shouldSwap = true;
+      detail.isError = false;
+      return;
+    }
+    // Anything else (a page of its own: 403, 404, 500) is summed up inside the target.
+    detail.shouldSwap = false;
+    var reason = xhr.status === 404 ? "not found (it may have been removed, or be outside your tenants)"
+      : xhr.status === 403 ? "not allowed for your role"
+      : xhr.status >= 500 ? "the server failed to answer; try again, or reload the page"
+      : "refused (" + (xhr.statusText || "bad request") + ")";
+    showError(target, "This view could not be shown (HTTP " + xhr.status + "): " + reason + ". " +
+      "What is below is still the previous view.");
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    showError(event.detail.target, "The server could not be reached; what is below is the previous view.");
+  });
+})();

@@ -5,6 +5,7 @@ import math
 
 from django import template
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from opsdash.accounts import access
@@ -31,6 +32,44 @@ def query_with(context: template.Context, **changes: object) -> str:
             params[key] = str(value)
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag
+def requery(filters: object, **changes: object) -> str:
+    """``?`` and the view's query string from its Filters with some filters changed, one key
+    per filter (``{% requery filters tenant=slug %}``; None removes one). "" without filters."""
+    if filters is None or not hasattr(filters, "query"):
+        return ""
+    return f"?{filters.query(**changes)}"
+
+
+# The main navigation's pages that take the range and tenant of the page the user is on
+# (the dashboards), and those that take the tenant alone (the alert list).
+NAV_CARRIES_RANGE = frozenset({"overview", "latency", "cost", "evals", "safety"})
+NAV_CARRIES_TENANT = frozenset({"alerts"})
+
+
+@register.simple_tag(takes_context=True)
+def nav_href(context: template.Context, name: str) -> str:
+    """The link of a main navigation item, carrying what the user chose on this page.
+
+    Kept in the query string rather than remembered in the session: the URL stays the whole
+    state of a view (shareable, Back works), and the filter bar of the next page shows it.
+    Only a validated Filters is carried (a scoped viewer's tenant is one they may see), and
+    the range only when the user picked one, so each page keeps its own default otherwise."""
+    url = reverse(name)
+    filters = context.get("filters")
+    if filters is None or not hasattr(filters, "carried_query"):
+        return url
+    request: HttpRequest | None = context.get("request")
+    if name in NAV_CARRIES_RANGE:
+        chose_range = bool(request is not None and request.GET.get("range"))
+        query = filters.carried_query(with_range=chose_range)
+    elif name in NAV_CARRIES_TENANT and filters.tenant is not None:
+        query = filters.carried_query(with_range=False)
+    else:
+        query = ""
+    return f"{url}?{query}" if query else url
 
 
 @register.filter
