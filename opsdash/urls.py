@@ -10,9 +10,8 @@ urlpatterns = [
     path("", include("opsdash.web.urls")),
     path("", include("opsdash.ingest.otlp_urls")),
     path("", include("opsdash.ingest.api_urls")),
-    path("", include("opsdash.tenants.api_urls")),
+    path("", include("opsdash.gateway.urls")),
     path("", include("opsdash.actions.urls")),
-    path("", include("opsdash.audit.urls")),
     path("", include("opsdash.alerts.urls")),
     path("", include("opsdash.notifications.urls")),
 ]

@@ -61,6 +61,10 @@ def test_the_copy_keeps_every_contract_before_it_is_changed(tree_copy):
         ("opsdash.telemetry.selectors", "from opsdash.web import dashboards", "Layers"),
         # A domain app reaching up into a workflow.
         ("opsdash.tenants.selectors", "from opsdash.actions import selectors", "Layers"),
+        # The trail asking who may read it: that is accounts' to say (audit_reader).
+        ("opsdash.audit.selectors", "from opsdash.accounts import access", "Layers"),
+        # Tenants reaching up into accounts, which scopes users by tenant.
+        ("opsdash.tenants.services", "from opsdash.accounts import tokens", "Layers"),
         # Siblings of an independent layer.
         ("opsdash.safety.selectors", "from opsdash.evals import selectors", "Layers"),
         # The Celery app importing the health module again.

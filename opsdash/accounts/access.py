@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
 from opsdash.accounts.models import ROLE_RANK, Role, RoleAssignment, ScopeHistory
+from opsdash.audit.selectors import Reader
 from opsdash.tenants.models import Tenant
 
 _CACHE_ATTR = "_opsdash_access"
@@ -245,6 +246,15 @@ def scope_queryset[M: Model](
 def may_see_global_numbers(user: Any) -> bool:
     """Numbers summed over every tenant (a global SLO) are for users who see every tenant."""
     return access_of(user).is_global
+
+
+def audit_reader(user: Any) -> Reader | None:
+    """What the audit trail makes of ``user``: the tenants of their scope, and whether
+    they read others' events there (admins) or only their own. None without a role."""
+    access = access_of(user)
+    if access.role is None:
+        return None
+    return Reader(user, access.tenant_ids, access.at_least(Role.ADMIN))
 
 
 def scope_tenant_ids(user: Any) -> frozenset[int] | None:

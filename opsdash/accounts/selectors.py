@@ -59,3 +59,13 @@ def reach_of(user: Any) -> tuple[frozenset[int], bool]:
 def live_password_link(token_hash: str) -> PasswordLink | None:
     """The link with this token hash, whatever its state (the caller says why it is refused)."""
     return PasswordLink.objects.select_related("user").filter(token_hash=token_hash).first()
+
+
+def tenant_list(user: Any) -> QuerySet[Tenant]:
+    """The tenants ``user`` may see, by slug (filter choices, the tenant list)."""
+    return access.visible_tenants(user).order_by("slug")
+
+
+def tenant_slugs(user: Any) -> dict[int, str]:
+    """Slug by id of the tenants ``user`` sees, to name the tenants an audit event touches."""
+    return dict(access.visible_tenants(user).values_list("id", "slug"))

@@ -11,7 +11,6 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from opsdash.accounts.access import access_of, visible_tenants
 from opsdash.audit import checkpoints
 from opsdash.audit.chain import HASHED_FIELDS, ChainBreak, walk
 from opsdash.audit.models import AuditEvent
@@ -95,36 +94,49 @@ def chain_status(checkpoint_file: Path | None = None) -> ChainReport:
     return report
 
 
-def visible_events(user: Any) -> QuerySet[AuditEvent]:
-    """The events ``user`` may read.
+@dataclass(frozen=True)
+class Reader:
+    """Who reads the trail, in the trail's own terms: the trail knows no roles, so
+    ``opsdash.accounts.access.audit_reader`` says what a user's role makes of them."""
+
+    user: Any
+    tenant_ids: frozenset[int] | None  # the tenants in their scope; None: every tenant
+    admin: bool  # reads everyone's events within that scope, not only their own
+
+    @property
+    def everything(self) -> bool:
+        return self.admin and self.tenant_ids is None
+
+
+def visible_events(reader: Reader | None) -> QuerySet[AuditEvent]:
+    """The events ``reader`` may read (None, someone without a role: none).
 
     A global admin reads every event. Anyone else reads an event only when every tenant it
     touches lies within their scope (and it touches at least one, and not every tenant), plus
     their own events that touch no tenant (their logins, their exports). Admins read all
     such events of their tenants; viewers and operators only their own."""
-    access = access_of(user)
     events = AuditEvent.objects.select_related("tenant").order_by("-id")
-    if access.role is None:
+    if reader is None:
         return events.none()
-    if access.at_least("admin") and access.tenant_ids is None:
+    if reader.everything:
         return events
+    user = reader.user
     own_untenanted = Q(actor=user, tenant_ids=[], all_tenants=False)
-    if access.tenant_ids is None:
+    if reader.tenant_ids is None:
         within = Q(all_tenants=False) & ~Q(tenant_ids=[])
     else:
-        scope = sorted(access.tenant_ids)
+        scope = sorted(reader.tenant_ids)
         # "Overlaps" is what the GIN index answers quickly (and it rules out events of no
         # tenant); "contained by" then drops events that also touch a tenant out of scope.
         within = Q(all_tenants=False, tenant_ids__overlap=scope, tenant_ids__contained_by=scope)
-    if access.at_least("admin"):
+    if reader.admin:
         return events.filter(within | own_untenanted)
     return events.filter(Q(actor=user) & (within | own_untenanted))
 
 
-def event_kinds(user: Any) -> list[str]:
-    """The kinds of event (actions) among those ``user`` may read, for the filter's choices."""
-    access = access_of(user)
-    if access.at_least("admin") and access.tenant_ids is None:
+def event_kinds(reader: Reader | None) -> list[str]:
+    """The kinds of event (actions) among those ``reader`` may read, for the filter's choices."""
+    if reader is not None and reader.everything:
         # Every kind in the table: a loose index scan (one probe of the action index per
         # kind) instead of reading every row.
         with connection.cursor() as cursor:
@@ -141,7 +153,7 @@ def event_kinds(user: Any) -> list[str]:
                 """
             )
             return [row[0] for row in cursor.fetchall()]
-    return list(visible_events(user).order_by().values_list("action", flat=True).distinct())
+    return list(visible_events(reader).order_by().values_list("action", flat=True).distinct())
 
 
 def count_at_most(events: QuerySet[AuditEvent], limit: int) -> int:
@@ -153,8 +165,3 @@ def count_at_most(events: QuerySet[AuditEvent], limit: int) -> int:
 def in_id_order(events: QuerySet[AuditEvent], chunk_size: int = 2000) -> Iterator[AuditEvent]:
     """``events`` oldest first, streamed in chunks (for the CSV export)."""
     return events.order_by("id").iterator(chunk_size=chunk_size)
-
-
-def tenant_slugs(user: Any) -> dict[int, str]:
-    """Slug by id of the tenants ``user`` sees, to name the tenants an event touches."""
-    return dict(visible_tenants(user).values_list("id", "slug"))

@@ -1,16 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
 from django.db.models import QuerySet
 
-from opsdash.accounts.access import visible_tenants
 from opsdash.tenants.models import Tenant, TenantKey
-
-
-def tenant_list(user: Any) -> QuerySet[Tenant]:
-    return visible_tenants(user).order_by("slug")
 
 
 def tenants_in(ids: Collection[int] | None) -> QuerySet[Tenant]:

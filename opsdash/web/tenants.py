@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from opsdash.accounts import selectors as account_reads
 from opsdash.accounts.access import require_role, tenant_for
 from opsdash.accounts.models import Role
 from opsdash.knowledge import selectors as knowledge
@@ -57,7 +58,7 @@ def tenant_rows(user: Any, tenants: list[Tenant], now: dt.datetime | None = None
 @require_GET
 @require_role(Role.VIEWER)
 def tenant_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.tenant_list(request.user), 50).get_page(request.GET.get("page"))
+    page = Paginator(account_reads.tenant_list(request.user), 50).get_page(request.GET.get("page"))
     rows = tenant_rows(request.user, list(page.object_list))
     return render(request, "tenants/tenant_list.html", {"page": page, "rows": rows})
 

@@ -1,8 +1,8 @@
-"""The pages: overview, latency, cost, evals, safety, tenants."""
+"""The pages: overview, latency, cost, evals, safety, tenants, the audit trail."""
 
 from django.urls import path
 
-from opsdash.web import evals, safety, tenants, views
+from opsdash.web import audit, evals, safety, tenants, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -20,4 +20,6 @@ urlpatterns = [
         tenants.conversation_detail,
         name="conversation",
     ),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit-export"),
 ]

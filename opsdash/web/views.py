@@ -12,11 +12,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from opsdash.accounts import selectors as account_reads
 from opsdash.accounts.access import require_role
 from opsdash.accounts.models import Role
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
-from opsdash.tenants import selectors as tenant_selectors
 from opsdash.web import dashboards
 from opsdash.web.attention import needs_attention
 from opsdash.web.filters import FilterError, Filters, page_params, parse_filters
@@ -45,7 +45,7 @@ def render_dashboard(
     navigation would carry the old range and tenant to the other pages). Every page
     template wraps its filter bar in ``{% partialdef filter_bar %}`` for this."""
     context: dict[str, Any] = {
-        "tenants": tenant_selectors.tenant_list(request.user),
+        "tenants": account_reads.tenant_list(request.user),
         "range_choices": RANGE_CHOICES,
         "default_range": "24h",
         **(extra or {}),

@@ -143,7 +143,7 @@ def test_it_shows_what_changed_in_words(client, alice, carol, acme):
 
 
 def test_it_counts_at_most_the_cap_and_says_how_to_see_older_events(client, alice, monkeypatch):
-    from opsdash.audit.views import CappedPaginator
+    from opsdash.web.audit import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "CAP", 120)
     for i in range(130):

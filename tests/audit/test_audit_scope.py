@@ -8,8 +8,9 @@ import io
 
 import pytest
 
-from opsdash.accounts import services
+from opsdash.accounts import access, services
 from opsdash.audit.models import AuditEvent
+from opsdash.audit.selectors import visible_events
 from opsdash.audit.services import record_event
 from tests.conftest import make_user
 
@@ -110,6 +111,6 @@ def test_the_export_keeps_plain_text_as_it_is(client, alice):
 def test_a_user_with_no_role_reads_no_audit_events(db):
     nobody = make_user("nobody", None)
     record_event("login.success", actor=nobody)
-    from opsdash.audit.selectors import visible_events
 
-    assert not visible_events(nobody).exists()
+    assert access.audit_reader(nobody) is None
+    assert not visible_events(access.audit_reader(nobody)).exists()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from opsdash.tenants import api
+from opsdash.gateway import api
 
 urlpatterns = [
     path("api/v1/keys/verify", api.keys_verify, name="api-keys-verify"),

@@ -15,6 +15,7 @@ from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET
 
 from opsdash.accounts import access
+from opsdash.accounts import selectors as account_reads
 from opsdash.accounts.access import has_role, require_role
 from opsdash.accounts.models import Role
 from opsdash.audit import checkpoints, selectors
@@ -22,7 +23,6 @@ from opsdash.audit.forms import AuditFilterForm
 from opsdash.audit.models import AuditEvent
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
-from opsdash.tenants import selectors as tenant_selectors
 
 KNOWN_ACTIONS = [
     "login.success", "login.failure", "logout",
@@ -34,10 +34,11 @@ KNOWN_ACTIONS = [
 
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
-    events = selectors.visible_events(request.user)
+    reader = access.audit_reader(request.user)
+    events = selectors.visible_events(reader)
     # Only the kinds of event this user can see: others' would tell of things out of reach.
-    actions = sorted(set(KNOWN_ACTIONS) | set(selectors.event_kinds(request.user)))
-    form = AuditFilterForm(request.GET or None, tenants=tenant_selectors.tenant_list(request.user), actions=actions)
+    actions = sorted(set(KNOWN_ACTIONS) | set(selectors.event_kinds(reader)))
+    form = AuditFilterForm(request.GET or None, tenants=account_reads.tenant_list(request.user), actions=actions)
     if form.is_bound and form.is_valid():
         events = form.apply(events)
     elif form.is_bound:
@@ -93,7 +94,7 @@ def _chain_badge() -> dict[str, object]:
 def audit_log(request: HttpRequest) -> HttpResponse:
     form, events = _filtered(request)
     page = CappedPaginator(events, 50).get_page(request.GET.get("page"))
-    slugs = selectors.tenant_slugs(request.user)
+    slugs = account_reads.tenant_slugs(request.user)
     for event in page.object_list:
         event.touched = _touched(event, slugs)  # type: ignore[attr-defined]
     context = {
@@ -124,7 +125,7 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     header = ["id", "ts", "actor", "action", "object_type", "object_id", "object", "tenant", "tenants", "ip",
               "before", "after", "detail", "hash"]  # fmt: skip
-    slugs = selectors.tenant_slugs(request.user)
+    slugs = account_reads.tenant_slugs(request.user)
 
     def rows():  # type: ignore[no-untyped-def]
         yield writer.writerow(header)

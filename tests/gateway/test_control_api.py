@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from opsdash.accounts.services import create_token, revoke_token
-from opsdash.tenants import api
+from opsdash.gateway import api
 from opsdash.tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db

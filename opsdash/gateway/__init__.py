@@ -1,0 +1,1 @@
+"""The control API the product's gateway calls (opsdash.gateway.api)."""
