@@ -208,32 +208,25 @@ def stop(data_dir: Path, timeout: float = 15.0) -> bool:
     return True
 
 
-def _main(argv: list[str]) -> int:
-    """`python -m opsdash.lib.embedded_broker start|stop|url|clients`."""
-    import sys
+def _start(data_dir: Path) -> str:
+    return f"embedded broker running on {ensure_server(data_dir)}"
 
-    data_dir = Path(os.environ.get("OPSDASH_DATA_DIR", Path(__file__).resolve().parents[2] / ".opsdash")).resolve()
-    action = argv[0] if argv else "start"
-    try:
-        if action == "start":
-            print(f"embedded broker running on {ensure_server(data_dir)}")
-        elif action == "url":
-            ensure_server(data_dir)
-            print(url(data_dir))
-        elif action == "clients":
-            print(client_count(data_dir))
-        elif action == "stop":
-            print("embedded broker stopped." if stop(data_dir) else "embedded broker was not running.")
-        else:
-            print("usage: python -m opsdash.lib.embedded_broker start|stop|url|clients", file=sys.stderr)
-            return 2
-    except ConfigError as exc:
-        print(f"opsdash: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
+def _url(data_dir: Path) -> str:
+    ensure_server(data_dir)
+    return url(data_dir)
+
+
+ACTIONS = {
+    "start": _start,
+    "stop": lambda d: "embedded broker stopped." if stop(d) else "embedded broker was not running.",
+    "url": _url,
+    "clients": lambda d: str(client_count(d)),
+}
 
 if __name__ == "__main__":
     import sys
 
-    raise SystemExit(_main(sys.argv[1:]))
+    from opsdash.lib import embedded_cli
+
+    raise SystemExit(embedded_cli.run("opsdash.lib.embedded_broker", ACTIONS, sys.argv[1:]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -109,39 +110,31 @@ def stop(data_dir: Path) -> bool:
     return True
 
 
-def _main(argv: list[str]) -> int:
-    """`python -m opsdash.lib.embedded_db start|stop|reset|url`, usable when Django cannot start."""
-    import shutil
-    import sys
+def _reset(data_dir: Path) -> str:
+    stop(data_dir)
+    shutil.rmtree(pgdata_dir(data_dir), ignore_errors=True)
+    # The audit checkpoints describe the chain of the database just removed; kept, they
+    # would make the new, empty chain look like a deleted one.
+    checkpoints = os.environ.get("OPSDASH_AUDIT_CHECKPOINT_FILE") or data_dir / "audit-checkpoints.jsonl"
+    Path(checkpoints).unlink(missing_ok=True)
+    return f"removed {pgdata_dir(data_dir)}; the next start creates an empty database."
 
-    data_dir = Path(os.environ.get("OPSDASH_DATA_DIR", Path(__file__).resolve().parents[2] / ".opsdash")).resolve()
-    action = argv[0] if argv else "start"
-    try:
-        if action == "start":
-            ensure_database(data_dir)
-            print(f"embedded Postgres running in {pgdata_dir(data_dir)}")
-        elif action == "url":
-            print(f"postgresql://postgres@/{DATABASE_NAME}?host={ensure_database(data_dir)}")
-        elif action == "stop":
-            print("embedded Postgres stopped." if stop(data_dir) else "embedded Postgres was not running.")
-        elif action == "reset":
-            stop(data_dir)
-            shutil.rmtree(pgdata_dir(data_dir), ignore_errors=True)
-            # The audit checkpoints describe the chain of the database just removed; kept, they
-            # would make the new, empty chain look like a deleted one.
-            checkpoints = os.environ.get("OPSDASH_AUDIT_CHECKPOINT_FILE") or data_dir / "audit-checkpoints.jsonl"
-            Path(checkpoints).unlink(missing_ok=True)
-            print(f"removed {pgdata_dir(data_dir)}; the next start creates an empty database.")
-        else:
-            print("usage: python -m opsdash.lib.embedded_db start|stop|reset|url", file=sys.stderr)
-            return 2
-    except ConfigError as exc:
-        print(f"opsdash: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
+def _start(data_dir: Path) -> str:
+    ensure_database(data_dir)
+    return f"embedded Postgres running in {pgdata_dir(data_dir)}"
+
+
+ACTIONS = {
+    "start": _start,
+    "stop": lambda d: "embedded Postgres stopped." if stop(d) else "embedded Postgres was not running.",
+    "reset": _reset,
+    "url": lambda d: f"postgresql://postgres@/{DATABASE_NAME}?host={ensure_database(d)}",
+}
 
 if __name__ == "__main__":
     import sys
 
-    raise SystemExit(_main(sys.argv[1:]))
+    from opsdash.lib import embedded_cli
+
+    raise SystemExit(embedded_cli.run("opsdash.lib.embedded_db", ACTIONS, sys.argv[1:]))
