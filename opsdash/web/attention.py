@@ -146,11 +146,9 @@ def _times(value: float) -> str:
     return f"{value:.1f}×" if value < 10 else f"{value:,.0f}×"
 
 
-def seconds(ms: float) -> str:
-    """As the tiles and tables write latency: '840 ms', '2.35 s', '55.2 s'."""
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s" if ms < 10_000 else f"{ms / 1000:.1f} s"
+def millis(value: float) -> str:
+    """As every page writes latency (the ms filter): '840 ms', '5,312 ms'."""
+    return f"{value:,.0f} ms"
 
 
 def _telemetry_lines(scope: frozenset[int] | None, since: dt.datetime, now: dt.datetime) -> list[Line]:
@@ -172,7 +170,7 @@ def _telemetry_lines(scope: frozenset[int] | None, since: dt.datetime, now: dt.d
             if x.kind == "errors":
                 words.append(f"errors {percent(x.value)} ({_times(x.factor)} the usual {percent(x.baseline, 1)})")
             else:
-                words.append(f"p95 {_times(x.factor)} baseline ({seconds(x.value)}, usually {seconds(x.baseline)})")
+                words.append(f"p95 {_times(x.factor)} baseline ({millis(x.value)}, usually {millis(x.baseline)})")
             keys.add(("subject", by, key))
         query = {"by": by, by: key, **window_query(start, end, now)}
         lines.append(
