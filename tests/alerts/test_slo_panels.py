@@ -61,11 +61,11 @@ def test_it_draws_the_slo_line_when_the_route_has_one_slo(client, carol, slos):
     client.force_login(carol)
     one = client.get(reverse("latency"), {"route": "/chat", "tenant": "acme"})
     assert panel(one) == {}
-    assert "SLO 1000 ms" not in json.dumps(one.context["quantiles"])
+    assert "SLO 1,000 ms" not in json.dumps(one.context["quantiles"])
     slos["globex"].delete()
     response = client.get(reverse("latency"), {"route": "/chat"})
     assert list(panel(response)) == [slos["all"].pk]
-    assert "SLO 1000 ms" in json.dumps(response.context["quantiles"])
+    assert "SLO 1,000 ms" in json.dumps(response.context["quantiles"])
 
 
 def test_it_shows_a_scoped_user_only_their_tenants_slos(client, dave, slos):
