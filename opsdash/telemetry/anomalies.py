@@ -69,13 +69,13 @@ def _filters(scope: frozenset[int] | None, start: dt.datetime, end: dt.datetime)
 
 
 def _hourly_rows(f: Filters) -> list[tuple[Any, ...]]:
-    """(by, key, bucket, requests, failed, latency indexes, latency counts) per route and
-    per model and hour of the range, in one read.
+    """Per route and per model and hour of the range, in one read: (by, key, hour (since
+    the epoch), requests, failed, latency indexes, latency counts).
 
     Global groupings are read from the hour table, a row per key and hour; a tenant
     crossed with a route or model is kept per hour only in the minute table (per day in
     the hour table: see rollups), so a scoped user's hours come from there (a row per
-    tenant, added up here) and reach back as far as minute rows are kept.
+    tenant and hour, added up by slot) and reach back as far as minute rows are kept.
     """
     parts, params = [], []
     for by in ("route", "model"):
@@ -84,21 +84,22 @@ def _hourly_rows(f: Filters) -> list[tuple[Any, ...]]:
         where, where_params = reads._where(f, grouping, f.range.start, f.range.end, floor=False)
         idx, cnt = reads._elements_sql("latency_hist_idx"), reads._elements_sql("latency_hist_cnt")
         parts.append(
-            f"SELECT %s::text, {reads.DIM_COLUMN[by]}, bucket, requests, errors + timeouts, {idx}, {cnt} "
-            f"FROM {table} WHERE {where}"
+            f"SELECT %s::text AS by, {reads.DIM_COLUMN[by]} AS key, (extract(epoch FROM bucket) / 3600)::int, "
+            "requests, errors + timeouts, "
+            f"{idx}, {cnt} FROM {table} WHERE {where} AND {reads.DIM_COLUMN[by]} <> ''"
         )
         params += [by, *where_params]
     return reads._fetch_arrays(" UNION ALL ".join(parts), params)
 
 
-def _dense(idx_blobs: list[bytes], cnt_blobs: list[bytes], slots: np.ndarray, n: int) -> np.ndarray:
+def _dense(idx_blobs: tuple[bytes, ...], cnt_blobs: tuple[bytes, ...], slots: np.ndarray, n: int) -> np.ndarray:
     """``n`` dense latency histograms: row ``i``'s sparse arrays added to ``slots[i]``."""
     dense = np.zeros((n, histogram.BUCKETS), dtype=np.float64)
-    has = np.asarray([bool(b) for b in idx_blobs], dtype=bool)
+    has = np.fromiter(map(bool, idx_blobs), dtype=bool, count=len(idx_blobs))
     if not has.any():
         return dense
-    idx, lengths = reads._elements([b for b, h in zip(idx_blobs, has, strict=True) if h], reads.IDX_ELEMENT)
-    cnt, _ = reads._elements([b for b, h in zip(cnt_blobs, has, strict=True) if h], reads.CNT_ELEMENT)
+    idx, lengths = reads._elements([b for b in idx_blobs if b], reads.IDX_ELEMENT)
+    cnt, _ = reads._elements([b for b in cnt_blobs if b], reads.CNT_ELEMENT)
     where = np.repeat(slots[has], lengths) * histogram.BUCKETS + idx
     return np.bincount(where, weights=cnt.astype(np.float64), minlength=dense.size).reshape(dense.shape)
 
@@ -114,28 +115,48 @@ def hourly_findings(
     between ``start`` and ``end`` (whole hours), against each one's own baseline."""
     start = rollups_floor(start)
     rows = _hourly_rows(_filters(scope, start, end))
-    # One slot per (by, key, hour): a scoped read has a row per tenant in it.
-    slot_of: dict[tuple[str, Any, dt.datetime], int] = {}
-    slots = np.fromiter(
-        (slot_of.setdefault((r[0], r[1], r[2]), len(slot_of)) for r in rows), dtype=np.int64, count=len(rows)
-    )
-    n = len(slot_of)
-    requests = np.bincount(slots, weights=[int(r[3] or 0) for r in rows], minlength=n).astype(np.int64)
-    failed = np.bincount(slots, weights=[int(r[4] or 0) for r in rows], minlength=n).astype(np.int64)
-    dense = _dense([r[5] for r in rows], [r[6] for r in rows], slots, n)
-    p95 = histogram.quantiles_matrix(dense, (0.95,))[:, 0] if n else np.zeros(0)
-    bucket_at = [bucket for _, _, bucket in slot_of]  # slots were numbered in this order
-    by_key: dict[tuple[str, Any], list[int]] = {}
-    for (by, key, _), i in slot_of.items():
-        by_key.setdefault((by, key), []).append(i)
+    if not rows:
+        return []
+    by, key, hours, requests_, failed_, idx, cnt = zip(*rows, strict=True)
+    # Number the subjects (by, key) and their hours, sorted; a scoped read has a row per
+    # tenant in an hour, which share a slot.
+    subjects = sorted(set(zip(by, key, strict=True)))
+    number = {subject: i for i, subject in enumerate(subjects)}
+    hour = np.fromiter(hours, dtype=np.int64, count=len(rows))
+    subject_of_row = np.fromiter(map(number.__getitem__, zip(by, key, strict=True)), np.int64, len(rows))
+    order_key = subject_of_row * (1 << 32) + (hour - hour.min())
+    unique, first, slots = np.unique(order_key, return_index=True, return_inverse=True)
+    n = len(unique)
+    requests = np.bincount(slots, weights=np.fromiter(requests_, np.float64, len(rows)), minlength=n).astype(np.int64)
+    failed = np.bincount(slots, weights=np.fromiter(failed_, np.float64, len(rows)), minlength=n).astype(np.int64)
+    dense = _dense(idx, cnt, slots, n)
+    # Quantiles only of the hours that count (at least min_requests): the others are neither
+    # compared nor part of a baseline.
+    p95 = np.full(n, np.nan)
+    enough = requests >= min_requests
+    if enough.any():
+        p95[enough] = histogram.quantiles_matrix(dense[enough], (0.95,))[:, 0]
+    slot_subject = unique >> 32
+    bounds = np.flatnonzero(np.diff(slot_subject, prepend=-1))  # each subject's first slot
     found: list[Finding] = []
-    for (by, key), picked in by_key.items():
-        if key in (None, ""):
-            continue
-        sel = np.asarray(picked)
-        buckets = [bucket_at[i] for i in picked]
-        found += _key_findings(by, str(key), buckets, requests[sel], failed[sel], p95[sel], dense[sel], min_requests)
+    for lo, hi in zip(bounds, [*bounds[1:], n], strict=True):
+        subject_by, subject_key = subjects[int(slot_subject[lo])]
+        part = slice(lo, hi)
+        found += _key_findings(
+            subject_by,
+            str(subject_key),
+            hour[first[part]],
+            requests[part],
+            failed[part],
+            p95[part],
+            dense[part],
+            min_requests,
+        )
     return found
+
+
+def _hour(since_epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(since_epoch * 3600, dt.UTC)
 
 
 def rollups_floor(value: dt.datetime) -> dt.datetime:
@@ -145,7 +166,7 @@ def rollups_floor(value: dt.datetime) -> dt.datetime:
 def _key_findings(
     by: str,
     key: str,
-    buckets: list[dt.datetime],
+    hours: np.ndarray,
     requests: np.ndarray,
     failed: np.ndarray,
     p95: np.ndarray,
@@ -156,7 +177,7 @@ def _key_findings(
     if int(enough.sum()) < BASELINE_MIN_HOURS:
         return []
     out: list[Finding] = []
-    usual_p95 = float(np.median(np.nan_to_num(p95[enough])))
+    usual_p95 = float(np.median(p95[enough]))
     if usual_p95 > 0:
         with np.errstate(invalid="ignore"):
             ratio = np.where(enough, p95 / usual_p95, 0.0)
@@ -165,7 +186,7 @@ def _key_findings(
         bar = histogram.bucket_of(P95_FACTOR * usual_p95)
         slow = dense[:, bar:].sum(axis=1)
         hot = (np.nan_to_num(ratio) >= P95_FACTOR) & (slow >= LATENCY_MIN_SLOW)
-        out += _runs("latency", by, key, buckets, hot, ratio, p95, usual_p95, requests)
+        out += _runs("latency", by, key, hours, hot, ratio, p95, usual_p95, requests)
     usual_rate = float(failed[enough].sum() / requests[enough].sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(requests > 0, failed / np.maximum(requests, 1), 0.0)
@@ -177,7 +198,7 @@ def _key_findings(
     )
     # Against a route that never failed, a burst is as many times worse as it has failures.
     ratio = rate / usual_rate if usual_rate > 0 else failed.astype(np.float64)
-    out += _runs("errors", by, key, buckets, hot, ratio, rate, usual_rate, requests)
+    out += _runs("errors", by, key, hours, hot, ratio, rate, usual_rate, requests)
     return out
 
 
@@ -185,7 +206,7 @@ def _runs(
     kind: str,
     by: str,
     key: str,
-    buckets: list[dt.datetime],
+    hours: np.ndarray,
     hot: np.ndarray,
     ratio: np.ndarray,
     value: np.ndarray,
@@ -193,24 +214,24 @@ def _runs(
     requests: np.ndarray,
 ) -> list[Finding]:
     """Adjacent hot hours merged into one finding each, sized by the worst hour."""
-    hours = sorted((buckets[i], int(i)) for i in np.flatnonzero(hot))
-    runs: list[list[tuple[dt.datetime, int]]] = []
-    for at, i in hours:
-        if runs and at - runs[-1][-1][0] <= HOUR:
-            runs[-1].append((at, i))
+    runs: list[list[tuple[int, int]]] = []  # (hour since the epoch, index) of adjacent hot hours
+    for i in np.flatnonzero(hot):
+        at = int(hours[i])
+        if runs and at - runs[-1][-1][0] <= 1:
+            runs[-1].append((at, int(i)))
         else:
-            runs.append([(at, i)])
+            runs.append([(at, int(i))])
     out: list[Finding] = []
     for run in runs:
         # The worst hour; of equal ones, the first.
-        worst = max(run, key=lambda item: (float(ratio[item[1]]), -item[0].timestamp()))[1]
+        worst = max(run, key=lambda item: (float(ratio[item[1]]), -item[0]))[1]
         out.append(
             Finding(
                 kind=kind,
                 by=by,
                 key=key,
-                start=run[0][0],
-                end=run[-1][0] + HOUR,
+                start=_hour(run[0][0]),
+                end=_hour(run[-1][0] + 1),
                 factor=float(ratio[worst]),
                 value=float(value[worst]),
                 baseline=baseline,
