@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -83,11 +84,26 @@ def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_role(Role.VIEWER)
 def conversation_detail(request: HttpRequest, slug: str, conversation_id: str) -> HttpResponse:
     tenant = tenant_for(request.user, slug)
-    conversation = knowledge.conversation_of(tenant, conversation_id)
-    page = Paginator(knowledge.messages_of(conversation), 100).get_page(request.GET.get("page"))
     flags = safety.conversation_flags(tenant, conversation_id)
+    try:
+        conversation = knowledge.conversation_of(tenant, conversation_id)
+    except Http404:
+        # A safety flag names its conversation whether or not the messages were stored (or
+        # were purged since), and /safety/ links to it: its flags are still there to show.
+        # Only a conversation nothing knows of is a 404.
+        if not flags:
+            raise
+        conversation = None
+    messages: QuerySet[Any] | list[Any] = knowledge.messages_of(conversation) if conversation is not None else []
+    page = Paginator(messages, 100).get_page(request.GET.get("page"))
     return render(
         request,
         "tenants/conversation.html",
-        {"tenant": tenant, "conversation": conversation, "page": page, "flags": flags},
+        {
+            "tenant": tenant,
+            "conversation": conversation,
+            "conversation_id": conversation_id,
+            "page": page,
+            "flags": flags,
+        },
     )

@@ -8,9 +8,12 @@
     var params = event.detail.parameters;
     if (!params || event.detail.verb !== "get") { return; }
     var keys = typeof params.keys === "function" ? Array.from(params.keys()) : Object.keys(params);
+    var range = typeof params.get === "function" ? params.get("range") : params.range;
     keys.forEach(function (key) {
       var value = typeof params.get === "function" ? params.get(key) : params[key];
-      if (value === "" || value === null || value === undefined) {
+      // From and To always hold the window on show; they mean something with "Custom" only.
+      var unused = (key === "from" || key === "to") && range !== undefined && range !== null && range !== "custom";
+      if (unused || value === "" || value === null || value === undefined) {
         if (typeof params.delete === "function") { params.delete(key); } else { delete params[key]; }
       }
     });
