@@ -114,7 +114,7 @@ def open_alerts(user: Any, tenant: Tenant | None = None, limit: int = OPEN_ALERT
     severe first (critical, warning, info), open before acknowledged, then the newest,
     then the highest id."""
     limit = max(1, min(int(limit), 100))
-    alerts = visible_alerts(user).select_related("slo").exclude(state=Alert.State.RESOLVED)
+    alerts = visible_alerts(user).select_related("slo", "tenant").exclude(state=Alert.State.RESOLVED)
     if tenant is not None:
         alerts = alerts.filter(tenant=tenant)
     ranked = alerts.annotate(
