@@ -256,3 +256,38 @@ def test_every_link_tab_and_filter_option_answers(browser, page, login, console_
     assert not viewer.failures, "as vera (viewer of globex):\n" + "\n".join(viewer.failures[:40])
     assert "/tenants/globex/" in {urlsplit(u).path for u in viewer.seen}
     assert len(viewer.seen) > 25
+
+
+def test_the_filter_bar_follows_row_links_and_errors_stay_in_the_panels(page, login, console_errors, alice, traffic):
+    from playwright.sync_api import expect
+
+    login(page, "alice")
+    page.goto("/safety/?range=24h")
+    # A tenant of "Top tenants": the panels narrow, and so does the bar.
+    page.get_by_test_id("top-tenants").get_by_role("link", name="acme").click()
+    page.wait_for_url(re.compile(r"tenant=acme"))
+    expect(page.get_by_label("Tenant")).to_have_value("acme")
+    # The next range change keeps the tenant.
+    page.get_by_label("Range").select_option("7d")
+    page.wait_for_url(re.compile(r"range=7d.*tenant=acme|tenant=acme.*range=7d"))
+    expect(page.get_by_label("Tenant")).to_have_value("acme")
+    # The navigation carries both to the next page.
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Latency")).to_have_attribute(
+        "href", "/latency/?range=7d&tenant=acme"
+    )
+
+    page.goto("/latency/?range=24h&by=model")
+    page.get_by_test_id("slowest").get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r"by=model.*model=|model=.*by=model"))
+    expect(page.get_by_test_id("breakdown-off")).to_be_visible()
+    expect(page.locator('#filters input[name="by"]')).to_have_value("model")
+    settle(page, console_errors, "a slowest model")
+
+    # Two narrowing filters at once: the reason shows inside the panels, the page stays whole.
+    page.get_by_label("Route").fill("/chat")
+    with page.expect_response(re.compile(r"/latency/\?")) as answer:
+        page.get_by_label("Route").press("Enter")
+    assert answer.value.status == 400
+    expect(page.locator("#panels .error-panel")).to_contain_text("one of route, model or prompt at a time")
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("heading", name="Latency", level=1)).to_be_visible()
