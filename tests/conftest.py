@@ -166,6 +166,17 @@ def _audit_checkpoints_of_this_test(settings, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    # What a page caches for a minute (the overview's anomalies) must not outlive the data
+    # of the test that made it.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -213,23 +213,27 @@ def flag_spikes(
     if tenant_ids is not None:
         where += " AND tenant_id = ANY(%s)"
         params.append(sorted(tenant_ids))
-    rows = rollup_reads.fetch(
-        f"SELECT tenant_id, kind, bucket, sum(flags) FROM {HOUR_TABLE} WHERE {where} GROUP BY 1, 2, 3", params
-    )
     hours = max(int((end - start) / HOUR), 2)
-    per_subject: dict[tuple[int, str], list[tuple[dt.datetime, int]]] = {}
-    for tenant_id, kind, bucket, n in rows:
-        if n:
-            per_subject.setdefault((tenant_id, kind), []).append((bucket, int(n)))
+    # Only the hot hours leave the database, each with its subject's usual count (the mean
+    # of its other hours): a week of every tenant's every kind is tens of thousands of rows.
+    rows = rollup_reads.fetch(
+        f"""
+        SELECT tenant_id, kind, bucket, n, (total - n)::float8 / %s AS usual FROM (
+          SELECT tenant_id, kind, bucket, sum(flags) AS n,
+                 sum(sum(flags)) OVER (PARTITION BY tenant_id, kind) AS total
+          FROM {HOUR_TABLE} WHERE {where} GROUP BY 1, 2, 3
+        ) AS per_hour
+        WHERE n >= %s AND n >= %s * greatest((total - n)::float8 / %s, 1.0)
+        ORDER BY 1, 2, 3
+        """,
+        [hours - 1, *params, max(min_flags, 1), SPIKE_FACTOR, hours - 1],
+    )
+    per_subject: dict[tuple[int, str], list[tuple[dt.datetime, int, float]]] = {}
+    for tenant_id, kind, bucket, n, usual in rows:
+        per_subject.setdefault((tenant_id, kind), []).append((bucket, int(n), float(usual)))
     found: list[tuple[int, str, list[tuple[dt.datetime, int]], float]] = []
-    for (tenant_id, kind), counts in per_subject.items():
-        total = sum(n for _, n in counts)
-        hot: list[tuple[dt.datetime, int, float]] = []
-        for bucket, n in counts:
-            usual = (total - n) / (hours - 1)
-            if n >= min_flags and n >= SPIKE_FACTOR * max(usual, 1.0):
-                hot.append((bucket, n, usual))
-        for adjacent in _adjacent(sorted(hot)):
+    for (tenant_id, kind), hot in per_subject.items():
+        for adjacent in _adjacent(hot):
             found.append((tenant_id, kind, [(b, n) for b, n, _ in adjacent], min(u for _, _, u in adjacent)))
     slugs = tenants.slugs_by_id({t for t, _, _, _ in found})
     spikes = []

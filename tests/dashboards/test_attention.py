@@ -360,3 +360,18 @@ def test_it_says_when_nothing_needs_attention(client, alice, now, settings):
     client.force_login(alice)
     body = client.get("/").content.decode()
     assert "Nothing needs attention in the last 3 days." in body
+
+
+def test_it_reuses_a_scopes_anomalies_within_the_minute_and_reads_them_again_after(alice, now, pinned_clock):
+    """Many people reload the overview during an incident: the week of hourly histograms
+    is read once a minute per scope, open alerts on every request."""
+    # Early in a minute, so that the first two reads fall in the same one.
+    pinned_clock.move_to(now.replace(second=1, microsecond=0) + dt.timedelta(minutes=1))
+    now = timezone.now()
+    hours_of(now, "route", "/chat", unusual={5: {"latency_ms": 530.0}})
+    hours_of(now, "route", "/search")
+    assert [line.subject for line in lines_of(alice)] == ["route /chat"]
+    hours_of(now, "route", "/answer", unusual={3: {"latency_ms": 900.0}})
+    assert [line.subject for line in lines_of(alice)] == ["route /chat"], "read again within the minute"
+    pinned_clock.shift(dt.timedelta(minutes=1))
+    assert sorted(line.subject for line in lines_of(alice)) == ["route /answer", "route /chat"]
