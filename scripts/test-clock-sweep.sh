@@ -26,6 +26,9 @@ DEFAULT_TESTS=(
   tests/alerts/test_settings_budgets.py
   tests/alerts/test_eval_rule.py
   tests/alerts/test_notices.py
+  tests/alerts/test_bursts.py
+  tests/alerts/test_hysteresis.py
+  tests/alerts/test_demo_alerts.py
   tests/telemetry/test_partitions.py
   tests/ingest/test_event_validation.py
   tests/telemetry/test_ingest_storage.py
