@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import math
 import zlib
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
+
+import numpy as np
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -93,14 +94,11 @@ def times(steps: Iterable[dt.datetime]) -> list[str]:
 
 def numbers(values: Iterable[Any]) -> list[float | None]:
     """Plain floats for JSON, None (a gap) where a value is missing or not finite."""
-    out: list[float | None] = []
-    for value in values:
-        if value is None:
-            out.append(None)
-            continue
-        number = float(value)
-        out.append(number if math.isfinite(number) else None)
-    return out
+    if not isinstance(values, np.ndarray):
+        values = [np.nan if v is None else v for v in values]
+    array = np.asarray(values, dtype=np.float64)
+    # NaN is the one value unequal to itself; infinities become gaps as well.
+    return [None if x != x else x for x in np.where(np.isfinite(array), array, np.nan).tolist()]
 
 
 def figure(traces: list[dict[str, Any]], **layout: Any) -> dict[str, Any]:

@@ -390,16 +390,23 @@ def series(
     source, params = _source(f, grouping, ax.origin, f.range.end, f"{key} AS k, bucket", measures, ax.origin, ax.step)
     # Steps come back as small integers and sums as floats: no timestamps or Decimals to
     # build per row.
-    sums = ", ".join(f"sum({m})::float8" for m in measures)
+    sums = ", ".join(f"coalesce(sum({m}), 0)::float8" for m in measures)
     sql = f"SELECT k, {_step_sql()} AS s, {sums} FROM {source} GROUP BY 1, 2"
+    rows = _fetch(sql, [ax.origin, ax.step.total_seconds(), *params])
     by_key: dict[Any, dict[str, np.ndarray]] = {}
-    for row in _fetch(sql, [ax.origin, ax.step.total_seconds(), *params]):
-        arrays = by_key.setdefault(row[0], {m: np.zeros(len(steps)) for m in measures})
-        i = row[1]
-        if not 0 <= i < len(steps):
-            continue
-        for m, value in zip(measures, row[2:], strict=True):
-            arrays[m][i] = value or 0.0
+    if rows:
+        # Filled with NumPy, not row by row: a week of hours of every route is thousands of rows.
+        columns = list(zip(*rows, strict=True))
+        number = {k: i for i, k in enumerate(dict.fromkeys(columns[0]))}
+        which = np.fromiter(map(number.__getitem__, columns[0]), np.int64, len(rows))
+        slot = np.asarray(columns[1], dtype=np.int64)
+        inside = (slot >= 0) & (slot < len(steps))
+        grids = {}
+        for m, values in zip(measures, columns[2:], strict=True):
+            grid = np.zeros((len(number), len(steps)))
+            grid[which[inside], slot[inside]] = np.asarray(values, dtype=np.float64)[inside]
+            grids[m] = grid
+        by_key = {k: {m: grids[m][i] for m in measures} for k, i in number.items()}
     return Series(steps, by_key)
 
 

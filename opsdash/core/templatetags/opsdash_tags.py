@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import html
 import math
+from typing import Any
 
+import orjson
 from django import template
 from django.http import HttpRequest
 from django.urls import reverse
@@ -257,3 +259,18 @@ def cost_table_rows(rows: object) -> str:
         )
     # Slugs escaped above; the rest are numbers formatted here.
     return mark_safe("".join(out))  # noqa: S308
+
+
+_JSON_ESCAPES = (("<", "\\u003C"), (">", "\\u003E"), ("&", "\\u0026"))
+
+
+@register.filter(is_safe=True)
+def chart_json(figure: Any, element_id: str) -> str:
+    """A plotly figure in a ``<script type="application/json">``, as ``json_script`` writes
+    it (the same escapes, so no text in it can close the element), but serialised by orjson
+    and escaped with three replaces: on a week of hourly lines per route and model,
+    ``json_script`` took a quarter of the latency page."""
+    text = orjson.dumps(figure, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+    for char, escape in _JSON_ESCAPES:
+        text = text.replace(char, escape)
+    return mark_safe(f'<script id="{html.escape(element_id)}" type="application/json">{text}</script>')  # noqa: S308 (escaped above)
