@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from opsdash.alerts import selectors
 from opsdash.alerts.hysteresis import Report, settle
 from opsdash.alerts.models import Alert
-from opsdash.alerts.services import Raised, quiet_period
+from opsdash.alerts.services import Raised, fit_subject, quiet_period
 from opsdash.safety import selectors as safety
 from opsdash.tenants.models import Tenant
 
@@ -104,7 +104,7 @@ def _burst_alert(s: selectors.SubjectErrors, rate: float, peak: float, now: dt.d
     query = {"by": s.by, s.by: s.key, **_window_params(now - BURST_WINDOW, now)}
     return Raised(
         rule=ERROR_BURST,
-        subject=f"{s.by}:{s.key}"[:200],
+        subject=fit_subject(f"{s.by}:{s.key}"),
         severity=Alert.Severity.CRITICAL if peak >= BURST_CRITICAL_RATE else Alert.Severity.WARNING,
         title=f"Error rate {peak:.0%} on {s.by} {s.key} ({usual})",
         detail=(
@@ -126,7 +126,7 @@ def evaluate_error_bursts(now: dt.datetime, report: Report, notify: bool = True)
     for s in selectors.error_counts(now, BURST_WINDOW, BASELINE):
         rate = s.window.error_rate() or 0.0
         opens, holds = burst_thresholds(_baseline_rate(s))
-        subject = f"{s.by}:{s.key}"[:200]
+        subject = fit_subject(f"{s.by}:{s.key}")
         current = unresolved.get(subject)
         peak = max(rate, current.peak or 0.0) if current is not None else rate
         if s.window.requests >= BURST_MIN_REQUESTS and rate >= opens:
@@ -157,7 +157,7 @@ def _spike_alert(tenant: Tenant, flags: safety.RecentFlags, count: int, peak: in
     query = {"tenant": tenant.slug, "kind": flags.kind, **_window_params(now - HOUR, now)}
     return Raised(
         rule=FLAG_SPIKE,
-        subject=f"tenant:{tenant.pk}:{flags.kind}"[:200],
+        subject=fit_subject(f"tenant:{tenant.pk}:{flags.kind}"),
         severity=Alert.Severity.WARNING,
         title=f"Safety flags: {peak:,} {flags.kind} on {tenant.slug} in 1 h ({_times(peak, per_hour)})",
         detail=(
@@ -186,7 +186,7 @@ def evaluate_flag_spikes(now: dt.datetime, report: Report, notify: bool = True) 
             continue
         count = max(flags.hours)
         opens, holds = spike_thresholds(flags.before / (BASELINE / HOUR))
-        subject = f"tenant:{tenant.pk}:{flags.kind}"[:200]
+        subject = fit_subject(f"tenant:{tenant.pk}:{flags.kind}")
         current = unresolved.get(subject)
         peak = max(count, int(current.peak or 0)) if current is not None else count
         if count >= opens:

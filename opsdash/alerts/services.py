@@ -5,6 +5,7 @@ the transaction commits."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -94,6 +95,18 @@ def _audit(action: str, alert: Alert, *, acting_user: Any = None, request: HttpR
 # --- The evaluation's writes ----------------------------------------------------------------
 
 
+SUBJECT_MAX, TITLE_MAX, PATH_MAX = 200, 300, 500  # Alert.subject, .title, .path
+
+
+def fit_subject(subject: str) -> str:
+    """The subject as stored: a long one keeps a hash of the whole, so two long route or
+    model names stay two alerts (the rules look alerts up by this, too)."""
+    if len(subject) <= SUBJECT_MAX:
+        return subject
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:16]
+    return f"{subject[: SUBJECT_MAX - 17]}#{digest}"
+
+
 @dataclass(frozen=True)
 class Raised:
     """What the evaluation wants open for one (rule, subject)."""
@@ -110,6 +123,16 @@ class Raised:
     level: int | None = None
     # The value the title names (error rate, flags in an hour): the alert keeps the worst.
     peak: float | None = None
+
+    def __post_init__(self) -> None:
+        # Fit the columns on every path (open, keep, reopen). Route and model names come from
+        # producers (up to 200 characters, URL-encoded in links): a long subject keeps a hash
+        # of the whole, so two long names stay two alerts; a link that would be cut loses its
+        # query instead of ending half-encoded.
+        object.__setattr__(self, "subject", fit_subject(self.subject))
+        object.__setattr__(self, "title", self.title[:TITLE_MAX])
+        if len(self.path) > PATH_MAX:
+            object.__setattr__(self, "path", self.path.split("?", 1)[0][:PATH_MAX])
 
 
 def quiet_period() -> dt.timedelta:
@@ -186,9 +209,9 @@ def open_or_keep(raised: Raised, *, now: dt.datetime | None = None, notify: bool
         severity=raised.severity,
         state=Alert.State.OPEN,
         level=raised.level,
-        title=raised.title[:300],
+        title=raised.title,
         detail=raised.detail,
-        path=raised.path[:500],
+        path=raised.path,
         period=raised.period,
         peak=raised.peak,
         opened_at=now,

@@ -4,12 +4,15 @@ tiny volumes never fire, titles name the subject, and each alert is seen only by
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils import timezone
 
 from opsdash.alerts import evaluation
 from opsdash.alerts.models import Alert
 from opsdash.alerts.selectors import open_alerts
+from opsdash.alerts.services import CLEARED, Raised, open_or_keep
 from opsdash.safety.models import SafetyFlag
 from tests.alerts.conftest import send, spread, unresolved
 
@@ -194,3 +197,30 @@ def test_it_shows_a_burst_only_to_those_who_see_every_tenant(rollups, acme, cloc
     evaluation.evaluate(parts=("errors",))
     assert {a.subject_key for a in open_alerts(carol)} == {FLASH, "/search"}
     assert open_alerts(dave) == []
+
+
+def test_it_keeps_alerts_about_long_route_names_apart_and_reopens_them(db):
+    """Producers name routes (up to 200 characters, URL-encoded in links): the alert columns
+    hold whatever a rule raises, on opening and on reopening."""
+    long_a, long_b = "/api/" + "é" * 190 + "a", "/api/" + "é" * 190 + "b"
+
+    def raised(route: str) -> Raised:
+        return Raised(
+            rule="errors.burst",
+            subject=f"route:{route}",
+            severity=Alert.Severity.WARNING,
+            title=f"Error rate 40% on route {route} " + "x" * 300,
+            detail="",
+            path="/latency/?" + urlencode({"by": "route", "route": route}),
+        )
+
+    first, _ = open_or_keep(raised(long_a), notify=False)
+    second, _ = open_or_keep(raised(long_b), notify=False)
+    assert first.pk != second.pk, "two long names that share their first 200 characters stay two alerts"
+    assert len(first.title) == 300
+    assert first.path == "/latency/", "a link too long to keep loses its query, not its end"
+    Alert.objects.filter(pk=first.pk).update(
+        state=Alert.State.RESOLVED, resolved_reason=CLEARED, resolved_at=timezone.now()
+    )
+    again, transition = open_or_keep(raised(long_a), notify=False)
+    assert (again.pk, transition) == (first.pk, "reopened")
