@@ -70,6 +70,9 @@ def _fmt(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+
+
 def _parse_point(name: str, raw: str) -> dt.datetime:
     text = raw.strip()
     try:
@@ -81,6 +84,10 @@ def _parse_point(name: str, raw: str) -> dt.datetime:
         raise RangeError(f"'{name}' must be a date or time like 2026-11-20 or 2026-11-20T14:00 (UTC)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
+    # Years far enough from the ends of the calendar that a range, the one before it and
+    # its aligned buckets can still be computed (year 1 or 9999 would overflow).
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise RangeError(f"'{name}' must be between the years {FIRST_YEAR} and {LAST_YEAR}")
     return value.astimezone(dt.UTC)
 
 

@@ -23,6 +23,7 @@ from opsdash.audit.forms import AuditFilterForm
 from opsdash.audit.models import AuditEvent
 from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
+from opsdash.web.filters import query_detail
 
 KNOWN_ACTIONS = [
     "login.success", "login.failure", "logout",
@@ -120,7 +121,7 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
         "audit.export",
         actor=request.user,
         request=request,
-        detail={"filters": {k: v for k, v in request.GET.items() if v}},
+        detail={"filters": query_detail(request)},
     )
     writer = csv.writer(_Echo())
     header = ["id", "ts", "actor", "action", "object_type", "object_id", "object", "tenant", "tenants", "ip",

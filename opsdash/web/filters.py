@@ -23,6 +23,8 @@ def _text(params: QueryDict, name: str) -> str:
     value = (params.get(name) or "").strip()
     if len(value) > MAX_TEXT:
         raise FilterError(f"'{name}' is longer than {MAX_TEXT} characters.")
+    if "\x00" in value:
+        raise FilterError(f"'{name}' must not contain a NUL character.")
     return value
 
 
@@ -65,4 +67,10 @@ def parse_filters(request: HttpRequest, now: dt.datetime | None = None, default_
     return filters
 
 
-__all__ = ["FilterError", "Filters", "Http404", "page_params", "parse_filters"]
+def query_detail(request: HttpRequest) -> dict[str, str]:
+    """The query string as an export's audit row records it: the parameters given, without
+    the NUL characters Postgres text cannot hold (anyone may add any parameter to a URL)."""
+    return {k.replace("\x00", ""): str(v).replace("\x00", "") for k, v in request.GET.items() if v}
+
+
+__all__ = ["FilterError", "Filters", "Http404", "page_params", "parse_filters", "query_detail"]

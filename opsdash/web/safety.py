@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from opsdash.accounts.access import require_role
 from opsdash.accounts.models import Role
 from opsdash.safety import charts, selectors
-from opsdash.telemetry.filters import Filters
+from opsdash.telemetry.filters import FilterError, Filters
 from opsdash.web.views import render_dashboard
 
 
@@ -19,6 +19,8 @@ def safety(request: HttpRequest) -> HttpResponse:
     def build(f: Filters) -> dict[str, Any]:
         qs = selectors.flags(request.user, f)
         kind = request.GET.get("kind", "").strip()[:50]
+        if "\x00" in kind:
+            raise FilterError("'kind' must not contain a NUL character.")
         steps, by_kind, by_severity = selectors.over_time(qs, f)
         # Known severities worst first, any other after them by name (none is left out).
         order = [*selectors.SEVERITY_ORDER, *sorted(set(by_severity) - set(selectors.SEVERITY_ORDER))]

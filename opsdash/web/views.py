@@ -19,7 +19,7 @@ from opsdash.audit.services import record_event
 from opsdash.lib.csvsafe import safe_row
 from opsdash.web import dashboards
 from opsdash.web.attention import needs_attention
-from opsdash.web.filters import FilterError, Filters, page_params, parse_filters
+from opsdash.web.filters import FilterError, Filters, page_params, parse_filters, query_detail
 from opsdash.web.overview import extra_tiles
 
 COST_TABLE_PAGE = 50
@@ -147,7 +147,7 @@ def cost_export(request: HttpRequest) -> HttpResponse:
         "cost.export",
         actor=request.user,
         request=request,
-        detail={"filters": {k: v for k, v in request.GET.items() if v}},
+        detail={"filters": query_detail(request)},
     )
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="opsdash-cost-{timezone.now():%Y%m%d-%H%M}.csv"'
