@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from opsdash.accounts import access
@@ -35,6 +37,8 @@ from opsdash.alerts import selectors as alert_reads
 from opsdash.evals import selectors as eval_reads
 from opsdash.safety import selectors as safety_reads
 from opsdash.telemetry import anomalies
+
+log = logging.getLogger(__name__)
 
 HOUR = dt.timedelta(hours=1)
 # Hours shown either side of an incident on the page a line links to.
@@ -79,6 +83,11 @@ class Attention:
     lines: list[Line]
     since: dt.datetime
     days: int
+    # Days of route and model hours read for this scope: fewer than ``days`` for a user of
+    # some tenants, whose per-tenant hours are kept only as long as the minute rollups.
+    route_days: int = 0
+    # The anomalies could not be read (the alerts above still are): said, not a 500.
+    unavailable: bool = False
 
     @property
     def alerts(self) -> list[Line]:
@@ -101,8 +110,15 @@ def needs_attention(user: Any, now: dt.datetime | None = None) -> Attention:
     scope = access.scope_tenant_ids(user)
     alert_lines = [_alert_line(a) for a in alert_reads.open_alerts(user, limit=MAX_ALERTS)]
     reported: set[Key] = set().union(*(line.keys for line in alert_lines)) if alert_lines else set()
-    found = _anomaly_lines(scope, since, now)
-    return Attention(ordered(alert_lines, [line for line in found if not line.keys & reported]), since, days)
+    route_days = days if scope is None else min(days, int(settings.OPSDASH_MINUTE_ROLLUP_DAYS))
+    try:
+        with transaction.atomic():  # a savepoint: the rest of the page still reads after a failure
+            found = _anomaly_lines(scope, since, now)
+    except DatabaseError:
+        log.exception("needs attention: the anomalies of the last %d days could not be read", days)
+        return Attention(alert_lines, since, days, route_days, unavailable=True)
+    lines = ordered(alert_lines, [line for line in found if not line.keys & reported])
+    return Attention(lines, since, days, route_days)
 
 
 def _anomaly_lines(scope: frozenset[int] | None, since: dt.datetime, now: dt.datetime) -> list[Line]:

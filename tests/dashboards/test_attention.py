@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from opsdash.alerts.models import Alert
@@ -375,3 +375,28 @@ def test_it_reuses_a_scopes_anomalies_within_the_minute_and_reads_them_again_aft
     assert [line.subject for line in lines_of(alice)] == ["route /chat"], "read again within the minute"
     pinned_clock.shift(dt.timedelta(minutes=1))
     assert sorted(line.subject for line in lines_of(alice)) == ["route /answer", "route /chat"]
+
+
+def test_it_says_how_far_back_a_scoped_users_routes_are_read(client, now, acme, settings):
+    settings.OPSDASH_MINUTE_ROLLUP_DAYS = 3
+    grace = make_user("grace", "admin", [acme])
+    assert needs_attention(grace).route_days == 3
+    client.force_login(grace)
+    body = client.get("/").content.decode()
+    assert "routes and models of your tenants over the last 3 days" in body
+
+
+def test_it_lists_open_alerts_when_the_anomalies_cannot_be_read(client, alice, now, acme, monkeypatch):
+    alert(acme, "budget.daily", f"tenant:{acme.pk}", "acme: 250 % of the daily budget used", period=f"{now:%Y-%m-%d}")
+
+    def fails(*args, **kwargs):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(anomalies, "hourly_findings", fails)
+    client.force_login(alice)
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "could not be read just now" in body
+    assert "acme: 250 % of the daily budget used" in body
+    assert "Nothing needs attention" not in body
