@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 import zlib
 from collections.abc import Iterable
 from functools import cache
@@ -101,5 +102,19 @@ def numbers(values: Iterable[Any]) -> list[float | None]:
     return [None if x != x else x for x in np.where(np.isfinite(array), array, np.nan).tolist()]
 
 
+def plotly_text(value: str) -> str:
+    """Text plotly draws as its pseudo-HTML (legend names, category labels, hover): its
+    markup characters as entities, so a route or model name a producer sent stays text
+    (no link, no bold) on every chart."""
+    return html.escape(value, quote=False)
+
+
 def figure(traces: list[dict[str, Any]], **layout: Any) -> dict[str, Any]:
+    for trace in traces:
+        if isinstance(trace.get("name"), str):
+            trace["name"] = plotly_text(trace["name"])
+        for axis in ("x", "y"):
+            values = trace.get(axis)
+            if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+                trace[axis] = [plotly_text(v) for v in values]
     return {"data": traces, "layout": base_layout(**layout)}

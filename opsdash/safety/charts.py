@@ -31,7 +31,7 @@ def stacked(
             "y": numbers(values),
             "name": name,
             "marker": {"color": colour_for(name, colours or KIND_COLOURS)},
-            "hovertemplate": f"{name}: %{{y:,}}<extra></extra>",
+            "hovertemplate": "%{fullData.name}: %{y:,}<extra></extra>",
         }
         for name, values in ordered
     ]

@@ -214,7 +214,7 @@ def error_rate_lines(
             "mode": "lines",
             "line": {**styles[name], "width": 2},
             "connectgaps": False,
-            "hovertemplate": f"{name}: %{{y:.1f}} % of %{{customdata:,}} requests<extra></extra>",
+            "hovertemplate": "%{fullData.name}: %{y:.1f} % of %{customdata:,} requests<extra></extra>",
         }
         for name, values in rates.items()
     ]
@@ -262,7 +262,7 @@ def stacked_cost(
             "y": numbers(values),
             "name": name,
             "marker": {"color": (colours or {}).get(name) or colour_for(name)},
-            "hovertemplate": f"{name}: $%{{y:,.2f}}<extra></extra>",
+            "hovertemplate": "%{fullData.name}: $%{y:,.2f}<extra></extra>",
         }
         for name, values in stacks.items()
     ]

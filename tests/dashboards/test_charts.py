@@ -304,3 +304,16 @@ def test_a_tenant_past_its_daily_budget_gets_a_red_bar_and_one_under_a_blue_one(
     assert daily["text"] == ["208 %", "40 %"]
     assert monthly["x"] == [90.0, None]  # no monthly budget: no bar
     assert chart["layout"]["shapes"][0]["x0"] == 100
+
+
+def test_a_producers_markup_in_a_name_stays_text_on_every_chart():
+    """Plotly draws names and category labels as its own HTML: a route or model name sent
+    through ingest must not become a link or bold text."""
+    name = '<a href="https://example.invalid">me</a> & co'
+    shown = "&lt;a href=\"https://example.invalid\"&gt;me&lt;/a&gt; &amp; co"
+    steps = [dt.datetime(2026, 11, 10, h, tzinfo=dt.UTC) for h in range(3)]
+    by_model = charts.bars([name], [1.0], "cost (USD)", "$")
+    assert by_model["data"][0]["y"] == [shown]
+    lines = charts.error_rate_lines(steps, {name: [0.1, 0.2, None]}, {name: [10.0, 10.0, 0.0]}, "model")
+    assert lines["data"][0]["name"] == shown
+    assert name not in lines["data"][0]["hovertemplate"]
