@@ -310,7 +310,7 @@ def test_a_producers_markup_in_a_name_stays_text_on_every_chart():
     """Plotly draws names and category labels as its own HTML: a route or model name sent
     through ingest must not become a link or bold text."""
     name = '<a href="https://example.invalid">me</a> & co'
-    shown = "&lt;a href=\"https://example.invalid\"&gt;me&lt;/a&gt; &amp; co"
+    shown = '&lt;a href="https://example.invalid"&gt;me&lt;/a&gt; &amp; co'
     steps = [dt.datetime(2026, 11, 10, h, tzinfo=dt.UTC) for h in range(3)]
     by_model = charts.bars([name], [1.0], "cost (USD)", "$")
     assert by_model["data"][0]["y"] == [shown]
